@@ -1,0 +1,144 @@
+"""The LightningModule: wraps a plain network and owns loss, metrics, thresholds and optimisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import nn
+from torchmetrics import CatMetric
+
+from ecglit.constants import CLASSES
+from ecglit.evaluation.metrics import classification_metrics, flatten_metrics, threshold_metric_collection
+from ecglit.evaluation.thresholds import select_thresholds
+
+
+def _plain(cfg: Any) -> Any:
+    """Config -> plain Python containers, so hparams stay loadable with torch.load(weights_only=True)."""
+    if isinstance(cfg, DictConfig | ListConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    if isinstance(cfg, Mapping):
+        return {k: _plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, list | tuple):
+        return [_plain(v) for v in cfg]
+    return cfg
+
+
+class ECGClassifier(L.LightningModule):
+    """Multilabel ECG classifier.
+
+    Args:
+        net: config of the network (``_target_`` + kwargs), built here with ``hydra.utils.instantiate``
+            so that checkpoints hold only plain values and rebuild the network on load.
+        optimizer: optimizer config, e.g. ``{"_target_": "torch.optim.Adam", "lr": 1e-3}``.
+        scheduler: optional LR scheduler config; ReduceLROnPlateau is stepped on ``monitor``.
+        monitor: metric the scheduler watches.
+        class_names: output classes, in order.
+        input_scale: the data's amplitude scale at training time (kept so prediction can check it).
+        select_thresholds_on_val: choose per-class thresholds maximising F1 at every validation epoch;
+            the thresholds travel in the checkpoint (buffer ``thresholds``) and are used at test time.
+    """
+
+    def __init__(
+        self,
+        net: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        monitor: str = "val/loss",
+        class_names: Sequence[str] = CLASSES,
+        input_scale: float = 1.0,
+        select_thresholds_on_val: bool = True,
+    ) -> None:
+        super().__init__()
+        net, optimizer, scheduler = _plain(net), _plain(optimizer), _plain(scheduler)
+        class_names = list(_plain(class_names))
+        self.save_hyperparameters(
+            {"net": net, "optimizer": optimizer, "scheduler": scheduler, "monitor": monitor,
+             "class_names": class_names, "input_scale": float(input_scale),
+             "select_thresholds_on_val": select_thresholds_on_val}
+        )
+        self.net: nn.Module = hydra.utils.instantiate(net, n_classes=len(class_names))
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.register_buffer("thresholds", torch.full((len(class_names),), 0.5))
+        n = len(class_names)
+        self.train_metrics = threshold_metric_collection(n).clone(prefix="train/")
+        # Probabilities and targets of a whole val/test epoch (synced across DDP ranks on compute).
+        self._probs = CatMetric()
+        self._targets = CatMetric()
+        self.last_report: dict | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.hparams.class_names)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self(x))
+
+    # --- steps ---------------------------------------------------------------------------
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        self.train_metrics.update(logits.detach().sigmoid(), y.long())
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_metrics.compute())
+        self.train_metrics.reset()
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        x, y = batch
+        logits = self(x)
+        self.log(f"{stage}/loss", self.loss_fn(logits, y), on_epoch=True, prog_bar=True,
+                 batch_size=len(x), sync_dist=True)
+        self._probs.update(logits.sigmoid().float())
+        self._targets.update(y.float())
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def predict_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self.predict_proba(x)
+
+    def _epoch_report(self, stage: str) -> dict | None:
+        if self._probs.update_count == 0:
+            return None
+        probs, targets = self._probs.compute(), self._targets.compute()
+        self._probs.reset()
+        self._targets.reset()
+        if stage == "val" and self.hparams.select_thresholds_on_val and not self.trainer.sanity_checking:
+            self.thresholds.copy_(select_thresholds(probs.cpu(), targets.cpu()).to(self.thresholds))
+        report = classification_metrics(probs.cpu(), targets.cpu(), self.thresholds.cpu(), self.class_names)
+        report["thresholds"] = dict(zip(self.class_names, self.thresholds.cpu().tolist(), strict=True))
+        report["n_exams"] = int(len(probs))
+        # every rank holds the gathered epoch, so no further sync is needed
+        self.log_dict(flatten_metrics(report, stage), sync_dist=False, rank_zero_only=False)
+        return report
+
+    def on_validation_epoch_end(self) -> None:
+        self.last_report = self._epoch_report("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.last_report = self._epoch_report("test")
+
+    # --- optimisation --------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        opt_cfg = self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3}
+        optimizer = hydra.utils.instantiate(opt_cfg, params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        scheduler = hydra.utils.instantiate(self.hparams.scheduler, optimizer=optimizer)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"}}

@@ -1,0 +1,94 @@
+"""The training task behind train.py: build data, model, callbacks, loggers and trainer from the config,
+fit, test the best checkpoint, report, and return the metric to optimise."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from ecglit.utils.instantiators import instantiate_group
+from ecglit.utils.reporting import print_report, write_test_metrics
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig) -> L.LightningModule:
+    """The LightningModule from ``cfg.module`` with the network config ``cfg.model`` (kept as plain data)."""
+    return hydra.utils.instantiate(
+        cfg.module,
+        net=OmegaConf.to_container(cfg.model, resolve=True),
+        input_scale=float(cfg.data.get("input_scale", 1.0)),
+        _recursive_=False,
+    )
+
+
+def _finish_wandb(failed: bool) -> None:
+    # One W&B run per job: without finish() the next multirun job reuses this run.
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - wandb is a dependency
+        return
+    if wandb.run is not None:
+        wandb.finish(exit_code=1 if failed else 0)
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job; returns ``{"metrics": {...}, "test_report": {...}, "checkpoint": path}``."""
+    failed = True
+    try:
+        result = _train(cfg)
+        failed = False
+        return result
+    finally:
+        _finish_wandb(failed)
+
+
+def _train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    module = build_module(cfg)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = dict(trainer.callback_metrics)
+
+    ckpt_cb = trainer.checkpoint_callback
+    best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
+    if cfg.get("train", True) and best and str(cfg.get("optimized_metric", "")).startswith("val/"):
+        # validation metrics of the checkpoint that will be used, not of the last epoch
+        trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
+        metrics.update(trainer.callback_metrics)
+
+    report = None
+    if cfg.get("test", True):
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True if best else None)
+        metrics.update(trainer.callback_metrics)
+        report = module.last_report
+        if report is not None and trainer.is_global_zero:
+            write_test_metrics(report, best, output_dir / "test_metrics.json")
+            print_report(report, best)
+    metrics = {k: float(v) for k, v in metrics.items()}
+    return {"metrics": metrics, "test_report": report, "checkpoint": best}
+
+
+def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
+    """The value Hydra sweepers optimise; a clear error when it was never logged."""
+    if not name:
+        return None
+    if name not in metrics:
+        raise KeyError(f"optimized_metric {name!r} was not logged; available: {sorted(metrics)}")
+    return metrics[name]

@@ -1,0 +1,1 @@
+"""Shared test helpers (fixture builders) reused across ecglit's test files."""
