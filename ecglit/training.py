@@ -38,7 +38,7 @@ def _finish_wandb(failed: bool) -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job; returns ``{"metrics": {...}, "test_report": {...}, "checkpoint": path}``."""
+    """Run one training job; returns metrics, the test report, the best checkpoint path and the module."""
     failed = True
     try:
         result = _train(cfg)
@@ -75,14 +75,15 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
     report = None
     if cfg.get("test", True):
-        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True if best else None)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True if best else None,
+                     verbose=False)  # our own per-class table follows
         metrics.update(trainer.callback_metrics)
         report = module.last_report
         if report is not None and trainer.is_global_zero:
             write_test_metrics(report, best, output_dir / "test_metrics.json")
             print_report(report, best)
     metrics = {k: float(v) for k, v in metrics.items()}
-    return {"metrics": metrics, "test_report": report, "checkpoint": best}
+    return {"metrics": metrics, "test_report": report, "checkpoint": best, "module": module}
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:

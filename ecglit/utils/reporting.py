@@ -12,6 +12,10 @@ from rich.table import Table
 from ecglit.evaluation.metrics import METRICS
 
 
+SHORT_NAMES = {"precision": "prec", "recall": "rec", "specificity": "spec", "f1": "F1", "auroc": "AUROC",
+               "ap": "AP"}
+
+
 def _fmt(v: float) -> str:
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
@@ -20,9 +24,9 @@ def metrics_table(report: dict, title: str = "Test metrics") -> Table:
     table = Table(title=title)
     table.add_column("class")
     for m in METRICS:
-        table.add_column(m, justify="right")
-    table.add_column("threshold", justify="right")
-    table.add_column("positives", justify="right")
+        table.add_column(SHORT_NAMES[m], justify="right")
+    table.add_column("thr", justify="right")
+    table.add_column("n+", justify="right")
     thresholds = report.get("thresholds", {})
     for cls, vals in report["per_class"].items():
         support = report.get("support", {}).get(cls, {})

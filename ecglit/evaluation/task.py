@@ -1,0 +1,159 @@
+"""The evaluation task behind evaluate.py: config -> inputs (checkpoint or prediction files) -> report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from ecglit.constants import CLASSES
+from ecglit.errors import ConfigError
+from ecglit.evaluation.io import load_labels, load_probabilities
+from ecglit.evaluation.logging_report import finish_wandb, log_report
+from ecglit.evaluation.pipeline import ReportInputs, ReportOptions, ReportResult, run_report
+from ecglit.evaluation.predict import labels_to_int, load_classifier, predict_probabilities
+from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.utils.instantiators import instantiate_group
+
+log = logging.getLogger(__name__)
+
+
+def named_paths(spec: Any, what: str) -> dict[str, Path]:
+    """{name: path} from a mapping, a list (names from the file stems) or a single path; {} for None."""
+    if spec is None:
+        return {}
+    if isinstance(spec, DictConfig | Mapping):
+        return {str(k): Path(str(v)) for k, v in spec.items()}
+    if isinstance(spec, str | Path):
+        spec = [spec]
+    if not isinstance(spec, Sequence) and not OmegaConf.is_list(spec):
+        raise ConfigError(f"{what} must be a path, a list of paths or a mapping name: path, got {spec!r}")
+    paths = [Path(str(p)) for p in spec]
+    names = [p.stem for p in paths]
+    if len(set(names)) != len(names):  # same file names in different folders: keep them apart
+        names = [f"{p.parent.name}/{p.stem}" for p in paths]
+    return dict(zip(names, paths, strict=True))
+
+
+def _thresholds(value: Any, n_classes: int) -> np.ndarray:
+    thresholds = np.asarray(OmegaConf.to_object(value) if OmegaConf.is_config(value) else value, dtype=float)
+    if thresholds.shape != (n_classes,) or not np.all((thresholds >= 0) & (thresholds <= 1)):
+        raise ConfigError(f"report.thresholds must be {n_classes} numbers in [0, 1], got {thresholds.tolist()}")
+    return thresholds
+
+
+def _labels_by_name(spec: Any, what: str, classes: Sequence[str], n_rows: int) -> dict[str, np.ndarray]:
+    return {name: load_labels(path, classes, n_rows) for name, path in named_paths(spec, what).items()}
+
+
+def inputs_from_files(rep: DictConfig, classes: tuple[str, ...]) -> ReportInputs:
+    """Mode (b): prediction files, a reference CSV and annotator CSVs, as named in `report`."""
+    if not rep.get("labels"):
+        raise ConfigError("report.labels (the reference/gold-standard CSV) is required without ckpt_path")
+    target = load_labels(rep.labels, classes)
+    n_rows = len(target)
+    probs = {name: load_probabilities(path, classes, n_rows)
+             for name, path in named_paths(rep.get("predictions"), "report.predictions").items()}
+    thresholds = None
+    if rep.get("thresholds") is not None:
+        thresholds = _thresholds(rep.thresholds, len(classes))
+    elif probs and rep.get("threshold_selection") and rep.threshold_selection.get("predictions"):
+        sel = rep.threshold_selection
+        if not sel.get("labels"):
+            raise ConfigError("report.threshold_selection.labels is required with its predictions")
+        val_labels = load_labels(sel.labels, classes)
+        val_probs = load_probabilities(sel.predictions, classes, len(val_labels))
+        thresholds = select_thresholds(val_probs, val_labels).double().numpy()
+        log.info("thresholds chosen on %s: %s", sel.predictions, np.round(thresholds, 4).tolist())
+    elif probs:
+        raise ConfigError("give report.thresholds=[...] or report.threshold_selection.{predictions,labels} "
+                          "(a validation set) to turn probabilities into labels")
+    return ReportInputs(
+        target=target, model_probs=probs, thresholds=thresholds,
+        annotators=_labels_by_name(rep.get("annotators"), "report.annotators", classes, n_rows),
+        extra_raters=_labels_by_name(rep.get("extra_raters"), "report.extra_raters", classes, n_rows),
+        class_names=classes, model_name=str(rep.model_name), select=rep.select,
+    )
+
+
+def _predict_split(datamodule: Any, module: Any, split: str, device: str) -> tuple[np.ndarray, np.ndarray]:
+    datamodule.setup("test" if split == "test" else "validate")
+    loader = getattr(datamodule, f"{split}_dataloader")()
+    return predict_probabilities(module, loader, device)
+
+
+def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
+    """Mode (a): predict with the checkpoint on the datamodule's split, then report."""
+    rep, pred = cfg.report, cfg.predict
+    if cfg.get("data") is None:
+        raise ConfigError("ckpt_path needs a dataset: pass data=<config> (the one used for training, or "
+                          "data.test_root=DIR data.test_format=code_test for the CODE test set)")
+    if pred.split not in ("train", "val", "test"):
+        raise ConfigError(f"predict.split must be train, val or test, got {pred.split!r}")
+    module = load_classifier(cfg.ckpt_path)
+    classes = tuple(module.class_names)
+    data_scale = float(cfg.data.get("input_scale", 1.0))
+    if abs(data_scale - float(module.hparams.get("input_scale", 1.0))) > 1e-12:
+        log.warning("data.input_scale=%s differs from the checkpoint's training input_scale=%s",
+                    data_scale, module.hparams.get("input_scale"))
+    datamodule = hydra.utils.instantiate(cfg.data)
+    probs, dataset_labels = _predict_split(datamodule, module, pred.split, pred.device)
+    n_rows = len(probs)
+    if rep.get("labels"):
+        target = load_labels(rep.labels, classes, n_rows)
+    else:
+        target = labels_to_int(dataset_labels, f"{pred.split} set of data={cfg.data.get('_target_')}")
+    if rep.get("thresholds") is not None:
+        thresholds = _thresholds(rep.thresholds, len(classes))
+    elif pred.thresholds == "checkpoint":
+        thresholds = module.thresholds.detach().cpu().double().numpy()
+    elif pred.thresholds == "val":
+        val_probs, val_labels = _predict_split(datamodule, module, "val", pred.device)
+        thresholds = select_thresholds(val_probs, labels_to_int(val_labels, "val set")).double().numpy()
+    else:
+        raise ConfigError(f"predict.thresholds must be checkpoint or val, got {pred.thresholds!r}")
+    if pred.get("save", True):
+        np.save(output_dir / "predictions.npy", probs.astype(np.float32))
+        pd.DataFrame(target, columns=list(classes)).to_csv(output_dir / "labels.csv", index=False)
+    name = Path(str(cfg.ckpt_path)).stem
+    return ReportInputs(
+        target=target, model_probs={name: probs}, thresholds=thresholds,
+        annotators=_labels_by_name(rep.get("annotators"), "report.annotators", classes, n_rows),
+        extra_raters=_labels_by_name(rep.get("extra_raters"), "report.extra_raters", classes, n_rows),
+        class_names=classes, model_name=str(rep.model_name), select=name,
+    )
+
+
+def evaluate(cfg: DictConfig) -> ReportResult:
+    """Run one evaluation job from its Hydra config; returns the report (tables and file paths)."""
+    failed = True
+    try:
+        result = _evaluate(cfg)
+        failed = False
+        return result
+    finally:
+        finish_wandb(failed)
+
+
+def _evaluate(cfg: DictConfig) -> ReportResult:
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rep = cfg.report
+    if cfg.get("ckpt_path"):
+        inputs = inputs_from_checkpoint(cfg, output_dir)
+    else:
+        inputs = inputs_from_files(rep, tuple(rep.get("class_names") or CLASSES))
+    boot = rep.bootstrap
+    options = ReportOptions(n_resamples=int(boot.n_resamples), seed=int(boot.seed), level=float(boot.level),
+                            ci_method=str(boot.ci_method), figures=bool(rep.figures), title=str(rep.title))
+    result = run_report(inputs, output_dir, options)
+    log.info("report written to %s (%s)", output_dir, ", ".join(sorted(p.name for p in result.files.values())))
+    loggers = instantiate_group(cfg.get("logger"))
+    log_report(loggers, result, OmegaConf.to_container(cfg, resolve=True))
+    return result

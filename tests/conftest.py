@@ -1,0 +1,40 @@
+"""Test-wide settings: W&B off unless a test asks for it, and its files kept out of $HOME and the repo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_wandb(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("wandb-home")
+    env = {
+        "WANDB_MODE": "disabled",
+        "WANDB_SILENT": "true",
+        "WANDB_DIR": str(home),
+        "WANDB_CACHE_DIR": str(home / "cache"),
+        "WANDB_CONFIG_DIR": str(home / "config"),
+        "WANDB_DATA_DIR": str(home / "data"),
+        "WANDB_START_METHOD": "thread",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"reference material not found at {SHARED} (the ../shared folder beside the repository)")
+    return SHARED
