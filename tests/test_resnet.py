@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from omegaconf import OmegaConf
 from ecglit.errors import ConfigError
 from ecglit.models import ResNet1d
 from ecglit.models.layers import SamePadConv1d, SamePadMaxPool1d, tf_same_pads
+from ecglit.models.resnet import INITS
 
 MODEL_CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 PRESETS = sorted(MODEL_CONF.glob("*.yaml"))
@@ -25,7 +27,8 @@ def n_trainable(model: torch.nn.Module) -> int:
 
 
 def load_preset(name: str, *overrides: str) -> ResNet1d:
-    cfg = OmegaConf.merge(OmegaConf.load(MODEL_CONF / f"{name}.yaml"), OmegaConf.from_dotlist(list(overrides)))
+    cfg = OmegaConf.load(MODEL_CONF / f"{name}.yaml")
+    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     return instantiate(cfg)
 
 
@@ -130,7 +133,11 @@ def test_width_multiplier_scales_every_conv(paper: ResNet1d) -> None:
 
 @pytest.mark.parametrize(
     "filters,seq_lengths",
-    [((8, 16), (256, 16)), ((8, 8, 8, 16, 16, 16), (2048, 1024, 256, 64, 16, 4)), ((8, 8, 16), (4096, 1024, 1024))],
+    [
+        ((8, 16), (256, 16)),
+        ((8, 8, 8, 16, 16, 16), (2048, 1024, 256, 64, 16, 4)),
+        ((8, 8, 16), (4096, 1024, 1024)),  # downsample factor 1 twice
+    ],
 )
 def test_depth_follows_the_lists(filters: tuple[int, ...], seq_lengths: tuple[int, ...]) -> None:
     model = ResNet1d(stem_filters=8, filters=filters, seq_lengths=seq_lengths, kernel_size=9).eval()
@@ -145,7 +152,8 @@ def test_depth_follows_the_lists(filters: tuple[int, ...], seq_lengths: tuple[in
 
 def test_receptive_field_matches_the_gradient_support() -> None:
     torch.manual_seed(0)
-    model = ResNet1d(stem_filters=8, filters=(8, 8, 8, 8), kernel_size=9, stem_activation="none").double().eval()
+    model = ResNet1d(stem_filters=8, filters=(8, 8, 8, 8), kernel_size=9, stem_activation="none")
+    model = model.double().eval()
     x = torch.randn(1, 12, 4096, dtype=torch.float64, requires_grad=True)
     model.forward_features(x)[0, :, 8].sum().backward()  # a position near the middle
     support = (x.grad.abs().sum(1)[0] > 0).nonzero().flatten()
@@ -219,7 +227,10 @@ def test_invalid_configuration_raises_config_error(kwargs: dict, fragment: str) 
 def test_every_preset_instantiates_and_runs(preset: Path) -> None:
     cfg = OmegaConf.load(preset)
     assert cfg._target_ == "ecglit.models.resnet.ResNet1d"
-    model = instantiate(cfg).eval()
+    assert cfg.init in INITS
+    # every constructor argument is explicit, so `model.<arg>=...` overrides always apply
+    assert set(cfg) - {"_target_"} == set(inspect.signature(ResNet1d).parameters)
+    model = instantiate(cfg, init="torch_default").eval()  # skips the (slow) truncated-normal draw
     with torch.no_grad():
         assert model(torch.randn(1, 12, 4096)).shape == (1, 6)
 

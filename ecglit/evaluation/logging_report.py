@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,23 +36,33 @@ def _is_wandb(logger: Any) -> bool:
     return type(logger).__name__ == "WandbLogger"
 
 
+def wandb_payload(result: ReportResult) -> dict[str, Any]:
+    """Tables (wandb.Table) and figures (wandb.Image) of `result`, keyed under `eval/`."""
+    import wandb
+
+    tables = {"table2": result.table2, "agreement": result.agreement, "confusion_matrices": result.confusion}
+    if result.seeds is not None:
+        tables["seeds"] = result.seeds
+    payload: dict[str, Any] = {f"{PREFIX}/{name}": wandb.Table(dataframe=frame) for name, frame in tables.items()}
+    for name, path in result.files.items():
+        if path.suffix == ".png":
+            payload[f"{PREFIX}/figures/{name}"] = wandb.Image(str(path), caption=name)
+    return payload
+
+
 def log_report(loggers: Sequence[Any], result: ReportResult, hparams: dict | None = None) -> None:
-    """Log `result` to each logger (Lightning Logger instances)."""
+    """Log `result` to each logger (Lightning Logger instances).
+
+    W&B gets scalars, tables and figures in one `experiment.log` call, i.e. one step of the run.
+    """
     scalars = report_scalars(result)
     for logger in loggers:
         if hparams is not None:
             logger.log_hyperparams(hparams)
-        logger.log_metrics(scalars)
         if _is_wandb(logger):
-            tables = {"table2": result.table2, "agreement": result.agreement,
-                      "confusion_matrices": result.confusion}
-            if result.seeds is not None:
-                tables["seeds"] = result.seeds
-            for name, frame in tables.items():
-                logger.log_table(key=f"{PREFIX}/{name}", dataframe=frame)
-            for name, path in result.files.items():
-                if path.suffix == ".png":
-                    logger.log_image(key=f"{PREFIX}/figures/{name}", images=[str(path)])
+            logger.experiment.log({**scalars, **wandb_payload(result)})
+        else:
+            logger.log_metrics(scalars)
         logger.save()
     if loggers:
         log.info("evaluation logged to %s", ", ".join(type(lg).__name__ for lg in loggers))
@@ -59,9 +70,6 @@ def log_report(loggers: Sequence[Any], result: ReportResult, hparams: dict | Non
 
 def finish_wandb(failed: bool) -> None:
     """Close the W&B run (one run per job, so Hydra multiruns do not share one)."""
-    try:
-        import wandb
-    except ImportError:  # pragma: no cover - wandb is a dependency
-        return
-    if wandb.run is not None:
+    wandb = sys.modules.get("wandb")  # not imported: no run to close (and importing it costs seconds)
+    if wandb is not None and wandb.run is not None:
         wandb.finish(exit_code=1 if failed else 0)

@@ -147,6 +147,9 @@ def run_report(inputs: ReportInputs, output_dir: str | Path, options: ReportOpti
         seeds.to_csv(files["seeds"], index=False)
         files["thresholds"] = out / "thresholds.csv"
         pd.DataFrame({"class": classes, "threshold": inputs.thresholds}).to_csv(files["thresholds"], index=False)
+        files["model_labels"] = out / "model_labels.csv"  # the selected model's thresholded 0/1 output
+        pd.DataFrame(predictors[inputs.model_name], columns=list(classes)).to_csv(files["model_labels"],
+                                                                                  index=False)
 
     figures: list[Path] = []
     if options.figures:

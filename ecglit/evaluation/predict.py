@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ def load_classifier(ckpt_path: str | Path, map_location: str = "cpu"):  # -> ECG
         raise DataError(path, "checkpoint not found")
     try:
         module = ECGClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError) as err:
+    except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError, pickle.UnpicklingError) as err:
         raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {err})") from err
     return module.eval()
 

@@ -88,27 +88,44 @@ def _predict_split(datamodule: Any, module: Any, split: str, device: str) -> tup
     return predict_probabilities(module, loader, device)
 
 
+def data_config_of_run(ckpt_path: str | Path) -> DictConfig | None:
+    """The `data` config of the train.py run that wrote `ckpt_path` (<run>/checkpoints/*.ckpt next to
+    <run>/.hydra/config.yaml), resolved against that run's config; None when there is none."""
+    saved_path = Path(ckpt_path).resolve().parent.parent / ".hydra" / "config.yaml"
+    if not saved_path.is_file():
+        return None
+    saved = OmegaConf.load(saved_path)
+    if saved.get("data") is None:
+        return None
+    log.info("data config taken from the training run: %s", saved_path)
+    return OmegaConf.create(OmegaConf.to_container(saved.data, resolve=True))
+
+
 def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
-    """Mode (a): predict with the checkpoint on the datamodule's split, then report."""
+    """Mode (a): predict with the checkpoint on the datamodule's split, then report.
+
+    Without `data=...` the training run's own data config is used (found beside the checkpoint).
+    """
     rep, pred = cfg.report, cfg.predict
-    if cfg.get("data") is None:
-        raise ConfigError("ckpt_path needs a dataset: pass data=<config> (the one used for training, or "
-                          "data.test_root=DIR data.test_format=code_test for the CODE test set)")
     if pred.split not in ("train", "val", "test"):
         raise ConfigError(f"predict.split must be train, val or test, got {pred.split!r}")
+    data_cfg = cfg.get("data") or data_config_of_run(cfg.ckpt_path)
+    if data_cfg is None:
+        raise ConfigError("ckpt_path needs a dataset: pass data=<config> (the one used for training, or "
+                          "data=code_test data.test_root=DIR for the CODE test set)")
     module = load_classifier(cfg.ckpt_path)
     classes = tuple(module.class_names)
-    data_scale = float(cfg.data.get("input_scale", 1.0))
+    data_scale = float(data_cfg.get("input_scale", 1.0))
     if abs(data_scale - float(module.hparams.get("input_scale", 1.0))) > 1e-12:
         log.warning("data.input_scale=%s differs from the checkpoint's training input_scale=%s",
                     data_scale, module.hparams.get("input_scale"))
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = hydra.utils.instantiate(data_cfg)
     probs, dataset_labels = _predict_split(datamodule, module, pred.split, pred.device)
     n_rows = len(probs)
     if rep.get("labels"):
         target = load_labels(rep.labels, classes, n_rows)
     else:
-        target = labels_to_int(dataset_labels, f"{pred.split} set of data={cfg.data.get('_target_')}")
+        target = labels_to_int(dataset_labels, f"{pred.split} set of {data_cfg.get('_target_')}")
     if rep.get("thresholds") is not None:
         thresholds = _thresholds(rep.thresholds, len(classes))
     elif pred.thresholds == "checkpoint":
@@ -155,5 +172,8 @@ def _evaluate(cfg: DictConfig) -> ReportResult:
     result = run_report(inputs, output_dir, options)
     log.info("report written to %s (%s)", output_dir, ", ".join(sorted(p.name for p in result.files.values())))
     loggers = instantiate_group(cfg.get("logger"))
-    log_report(loggers, result, OmegaConf.to_container(cfg, resolve=True))
+    # the job's own config (compose(..., return_hydra_config=True) in tests also holds a `hydra` node)
+    hparams = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+               for key in cfg if key != "hydra"}
+    log_report(loggers, result, hparams)
     return result

@@ -57,7 +57,9 @@ class ResidualUnit(nn.Module):
         super().__init__()
         self.skip_pool = SamePadMaxPool1d(downsample, in_length) if downsample > 1 else nn.Identity()
         self.skip_conv = (
-            nn.Conv1d(in_channels, out_channels, 1, bias=False) if in_channels != out_channels else nn.Identity()
+            nn.Conv1d(in_channels, out_channels, 1, bias=False)
+            if in_channels != out_channels
+            else nn.Identity()
         )
         self.conv1 = SamePadConv1d(in_channels, out_channels, kernel_size, in_length)
         self.bn1 = nn.BatchNorm1d(out_channels, eps=bn_eps, momentum=bn_momentum)
@@ -109,10 +111,13 @@ def _check_args(
     if len(filters) != len(seq_lengths) or not filters:
         raise ConfigError(
             f"filters and seq_lengths need the same, non-zero length (one entry per residual unit), "
-            f"got {len(filters)} filters {list(filters)} and {len(seq_lengths)} seq_lengths {list(seq_lengths)}"
+            f"got {len(filters)} filters {list(filters)} and "
+            f"{len(seq_lengths)} seq_lengths {list(seq_lengths)}"
         )
     if min(filters) < 1 or min(seq_lengths) < 1:
-        raise ConfigError(f"filters and seq_lengths must be positive, got {list(filters)} and {list(seq_lengths)}")
+        raise ConfigError(
+            f"filters and seq_lengths must be positive, got {list(filters)} and {list(seq_lengths)}"
+        )
     if kernel_size < 1:
         raise ConfigError(f"kernel_size must be >= 1, got {kernel_size}")
     if not width > 0:
@@ -120,7 +125,9 @@ def _check_args(
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"dropout is a drop probability in [0, 1), got {dropout}")
     if stem_activation not in STEM_ACTIVATIONS:
-        raise ConfigError(f"stem_activation must be one of {sorted(STEM_ACTIVATIONS)}, got {stem_activation!r}")
+        raise ConfigError(
+            f"stem_activation must be one of {sorted(STEM_ACTIVATIONS)}, got {stem_activation!r}"
+        )
     if not 0.0 < bn_momentum <= 1.0:
         raise ConfigError(f"bn_momentum is PyTorch's (1 - Keras momentum), in (0, 1], got {bn_momentum}")
     if not bn_eps > 0:

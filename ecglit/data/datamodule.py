@@ -1,0 +1,195 @@
+"""ECGDataModule: CODE-15%-layout shards split into train/val/test, plus an optional external test set.
+
+Under DDP (note on ../shared/design/lightning-hydra.md pitfall 11):
+- train: Lightning injects a shuffling DistributedSampler (``use_distributed_sampler=True``, default).
+- val/test: Lightning's DistributedSampler pads each rank to the same length by repeating up to
+  ``world_size - 1`` exams, so validation metrics (and thresholds chosen on them) see those few exams
+  twice. We keep that on purpose: an unpadded sampler gives ranks different batch counts, and DDP's
+  per-forward buffer broadcast then hangs. For exact test figures run ``trainer.test`` on one device.
+- predict: Lightning uses its unrepeated sampler; ``exam_ids(split)`` is in single-process loader order.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from ecglit.data.code15 import Code15Index, build_code15_index
+from ecglit.data.code_test import CodeTestDataset
+from ecglit.data.scan import scan_shards
+from ecglit.data.splits import SplitMethod, check_fractions, make_split
+from ecglit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class ECGDataModule(pl.LightningDataModule):
+    """Train/val/test loaders over CODE-15%-layout data (``exams_part*.hdf5`` + ``exams.csv``).
+
+    Args:
+        root: directory of the shards and exams.csv. May be None when only testing on ``test_root``.
+        batch_size: exams per batch (the paper: 64).
+        num_workers: DataLoader worker processes (0 reads in the main process).
+        val_fraction, test_fraction: share of exams in val/test (whole patients). ``test_fraction`` is
+            ignored when ``test_root`` gives an external test set.
+        split: "patient" (seeded, by patient_id), "last_rows" (the paper: the last ``val_fraction``
+            of rows validate, the ``test_fraction`` rows before them test) or "random" (by exam).
+        seed: seed of the patient split.
+        input_scale: factor applied to every tracing value (CODE-15% may be stored at 2x mV).
+        pin_memory, persistent_workers (default: ``num_workers > 0``), multiprocessing_context
+            ("fork", "spawn", "forkserver" or None for the platform default), prefetch_factor: DataLoader
+            options.
+        test_root: external test set: a CODE-15%-layout directory or CODE-test data (see test_format).
+        test_format: "code15" or "code_test" (``ecg_tracings.hdf5`` + ``gold_standard.csv``).
+        test_labels: CODE-test label CSV (default: found next to the tracings).
+        missing_labels, non_finite: "error" or "drop" policies of :func:`build_code15_index`.
+        cache_dir: where the shard-scan cache goes if the data directory is read-only.
+        predict_split: which split ``predict_dataloader`` serves.
+        drop_last: drop the last incomplete training batch.
+    """
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        split: SplitMethod = "patient",
+        seed: int = 0,
+        input_scale: float = 1.0,
+        pin_memory: bool = False,
+        persistent_workers: bool | None = None,
+        test_root: str | Path | None = None,
+        test_format: Literal["code15", "code_test"] = "code15",
+        test_labels: str | Path | None = None,
+        missing_labels: Literal["error", "drop"] = "error",
+        non_finite: Literal["error", "drop"] = "error",
+        cache_dir: str | Path | None = None,
+        multiprocessing_context: str | None = None,
+        prefetch_factor: int | None = None,
+        predict_split: Literal["train", "val", "test"] = "test",
+        drop_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
+        if test_format not in ("code15", "code_test"):
+            raise ConfigError(f"test_format must be 'code15' or 'code_test', got {test_format!r}")
+        if predict_split not in SPLITS:
+            raise ConfigError(f"predict_split must be one of {SPLITS}, got {predict_split!r}")
+        if split not in ("patient", "last_rows", "random"):
+            raise ConfigError(f"split must be 'patient', 'last_rows' or 'random', got {split!r}")
+        check_fractions(val_fraction, 0.0 if test_root is not None else test_fraction)
+        self.root = None if root is None else Path(root)
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        self.split, self.seed, self.input_scale = split, seed, input_scale
+        self.pin_memory = pin_memory
+        self.persistent_workers = num_workers > 0 if persistent_workers is None else persistent_workers
+        self.multiprocessing_context, self.prefetch_factor = multiprocessing_context, prefetch_factor
+        self.test_root = None if test_root is None else Path(test_root)
+        self.test_format, self.test_labels = test_format, test_labels
+        self.missing_labels, self.non_finite = missing_labels, non_finite
+        self.cache_dir, self.predict_split, self.drop_last = cache_dir, predict_split, drop_last
+        self.index: Code15Index | None = None
+        self.datasets: dict[str, Dataset] = {}
+
+    # -- building ---------------------------------------------------------------------------------
+    def _build_index(self) -> Code15Index:
+        assert self.root is not None
+        return build_code15_index(self.root, missing_labels=self.missing_labels, non_finite=self.non_finite,
+                                  cache_dir=self.cache_dir)
+
+    def prepare_data(self) -> None:
+        # Runs once (rank 0): scans the shards and writes the index cache the other ranks then read.
+        if self.root is not None:
+            scan_shards(self.root, cache_dir=self.cache_dir)
+
+    def _build_train_val_test(self) -> dict[str, Dataset]:
+        """Datasets of the internal splits (test only when there is no external test set)."""
+        if self.root is None:
+            raise ConfigError("data.root is not set: point it at a directory of exams_part*.hdf5 shards "
+                              "and exams.csv (e.g. `python train.py data=code15 data.root=DIR`)")
+        self.index = index = self._build_index()
+        test_fraction = 0.0 if self.test_root is not None else self.test_fraction
+        if self.test_root is not None and self.test_fraction > 0:
+            log.info("external test set %s given: no internal test split (test_fraction ignored)",
+                     self.test_root)
+        parts = make_split(self.split, index.patient_ids, self.val_fraction, test_fraction, self.seed)
+        out: dict[str, Dataset] = {name: index.dataset(idx, self.input_scale)
+                                   for name, idx in zip(SPLITS, parts) if name in self._internal_splits()}
+        log.info("%s split (seed %d): %s exams", self.split, self.seed,
+                 ", ".join(f"{name} {len(ds)}" for name, ds in out.items()))
+        return out
+
+    def _internal_splits(self) -> tuple[str, ...]:
+        """Splits cut from ``root``: no test split with an external test set or test_fraction 0."""
+        return SPLITS if self.test_root is None and self.test_fraction > 0 else SPLITS[:2]
+
+    def _build_external_test(self) -> Dataset:
+        assert self.test_root is not None
+        if self.test_format == "code_test":
+            return CodeTestDataset(self.test_root, self.test_labels, self.input_scale, require_labels=True)
+        index = build_code15_index(self.test_root, csv=self.test_labels, missing_labels=self.missing_labels,
+                                   non_finite=self.non_finite, cache_dir=self.cache_dir)
+        return index.dataset(None, self.input_scale)
+
+    def setup(self, stage: str | None = None) -> None:
+        needs_train = stage in (None, "fit", "validate") or (stage == "predict" and self.predict_split != "test")
+        needs_test = stage in (None, "test") or (stage == "predict" and self.predict_split == "test")
+        if (needs_train or (needs_test and self.test_root is None)) and "train" not in self.datasets:
+            self.datasets.update(self._build_train_val_test())
+        if needs_test and self.test_root is not None and "test" not in self.datasets:
+            self.datasets["test"] = self._build_external_test()
+
+    def teardown(self, stage: str | None = None) -> None:
+        for ds in self.datasets.values():
+            if hasattr(ds, "close"):
+                ds.close()
+
+    # -- loaders ----------------------------------------------------------------------------------
+    def dataset(self, split: str) -> Dataset:
+        """The Dataset of ``split`` ("train", "val" or "test"), after ``setup``."""
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+        if split not in self.datasets:
+            if split == "test" and self.test_root is None and self.test_fraction == 0:
+                raise ConfigError("no test set: set data.test_fraction > 0 or data.test_root")
+            raise RuntimeError(f"the {split} set is not built: call setup() first")
+        return self.datasets[split]
+
+    def exam_ids(self, split: str) -> np.ndarray:
+        """exam_ids of ``split`` in the order of its non-shuffled loader (val/test/predict)."""
+        return np.asarray(self.dataset(split).exam_ids)
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        kwargs: dict[str, Any] = dict(batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
+                                      pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle)
+        if self.num_workers > 0:
+            kwargs.update(persistent_workers=self.persistent_workers,
+                          multiprocessing_context=self.multiprocessing_context)
+            if self.prefetch_factor is not None:
+                kwargs["prefetch_factor"] = self.prefetch_factor
+        return DataLoader(dataset, **kwargs)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("train"), shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("val"), shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"), shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset(self.predict_split), shuffle=False)

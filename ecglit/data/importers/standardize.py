@@ -1,0 +1,66 @@
+"""One RawRecord -> CODE exams: 12 leads in CODE order, 400 Hz, 4096 samples, float32 in 1e-4 V."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ecglit.constants import N_SAMPLES, SAMPLE_RATE, UNITS_PER_MV
+from ecglit.data.importers.leads import canonical_lead, to_code_leads
+from ecglit.data.importers.plausibility import Plausibility, check_record
+from ecglit.data.importers.record import RawRecord
+from ecglit.data.importers.resample import fit_length, resample_to
+from ecglit.errors import DataError
+
+
+@dataclass
+class StandardRecord:
+    """The exams made from one record, with what was done to it."""
+
+    raw: RawRecord  # signal dropped after conversion (kept: name, fs, leads, labels, meta)
+    exams: list[np.ndarray]  # each (4096, 12) float32, 1e-4 V
+    plausibility: Plausibility
+    notes: list[str] = field(default_factory=list)
+    n_leads_original: int = 0
+    duration_s: float = 0.0
+
+
+def check_finite(raw: RawRecord, path: object = None) -> None:
+    """DataError naming the leads that hold NaN/inf samples, or an empty signal."""
+    x = raw.signal
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise DataError(path, f"empty or malformed signal, shape {x.shape}", record=raw.name)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        per_lead = bad.sum(axis=0)
+        leads = [f"{raw.lead_names[j]} ({int(per_lead[j])})" for j in np.flatnonzero(per_lead)]
+        raise DataError(path, f"{int(bad.sum())} NaN/inf sample(s) in lead(s) {', '.join(leads)}",
+                        record=raw.name)
+
+
+def standardize(raw: RawRecord, long_records: str = "crop", path: object = None) -> StandardRecord:
+    """Map leads, check plausibility, resample to 400 Hz, fit to 4096 samples, scale to 1e-4 V.
+
+    The signal of ``raw`` is released afterwards (set to an empty array) to keep memory flat when
+    many records stream through.
+    """
+    path = path if path is not None else raw.meta.get("path", raw.meta.get("source_file"))
+    check_finite(raw, path)
+    signal, derived, dropped = to_code_leads(raw.signal, raw.lead_names, path=path, record=raw.name)
+    at_limit = [canonical_lead(n) or n for n in raw.meta.get("at_adc_limit", [])]
+    plaus = check_record(signal, raw.fs, at_adc_limit=at_limit)
+    notes = list(raw.meta.get("notes", []))
+    if derived:
+        notes.append(f"derived {', '.join(derived)} from DI and DII")
+    if dropped:
+        notes.append(f"dropped lead(s) {', '.join(dropped)}")
+    resampled = resample_to(signal, raw.fs)
+    n = resampled.shape[0]
+    exams = [(w * UNITS_PER_MV).astype(np.float32) for w in fit_length(resampled, N_SAMPLES, long_records)]
+    if n > N_SAMPLES:
+        what = "centre crop" if long_records == "crop" else f"{len(exams)} window(s)"
+        notes.append(f"{raw.duration_s:.1f} s record: {what} of {N_SAMPLES} samples at {SAMPLE_RATE} Hz")
+    result = StandardRecord(raw, exams, plaus, notes, len(raw.lead_names), raw.duration_s)
+    raw.signal = np.empty((0, len(raw.lead_names)))
+    return result

@@ -1,0 +1,20 @@
+"""Physiological synthetic 12-lead ECGs in the CODE layout (ecglit's embedded default dataset).
+
+Design: ../shared/design/synthetic-ecg.md. A 3-D heart vector built from Gaussian waves per beat is
+projected with the Dower matrix; noise is generated per electrode; labels come from clinical rules
+applied to what each exam realised. Exam ``i`` of ``seed`` is the same in every batch and process.
+
+Public API: ``SyntheticConfig``, ``generate_exam``, ``generate_batch``, ``SyntheticExam``,
+``SyntheticECGDataset``, ``materialize``.
+"""
+
+from ecglit.data.synthetic.config import LABEL_DEFINITIONS, SyntheticConfig
+from ecglit.data.synthetic.dataset import SyntheticECGDataset
+from ecglit.data.synthetic.generator import SyntheticExam, generate_batch, generate_exam
+from ecglit.data.synthetic.materialize import materialize
+
+# Bump when the same (seed, index, config) would give a different exam, so caches are rebuilt.
+GENERATOR_VERSION = "1"
+
+__all__ = ["GENERATOR_VERSION", "LABEL_DEFINITIONS", "SyntheticConfig", "SyntheticECGDataset", "SyntheticExam",
+           "generate_batch", "generate_exam", "materialize"]

@@ -1,0 +1,183 @@
+"""Configuration of the synthetic 12-lead ECG generator: prevalence, label definitions, nuisances.
+
+The label thresholds are part of the configuration because the 6 CODE labels are defined by
+thresholds that differ between conventions: CODE/TNMG (SBC guideline) calls sinus bradycardia
+below 50 bpm, PhysioNet/PTB-XL below 60 bpm. The generator samples near whichever thresholds are
+configured and labels every exam by applying them to what it realised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ecglit.constants import CLASSES
+from ecglit.errors import ConfigError
+
+# Label-threshold presets. SB: sinus HR < sb_max_bpm; ST: sinus HR > st_min_bpm;
+# 1dAVb: PR > pr_max_ms; RBBB/LBBB: QRS >= qrs_min_ms with the bundle-branch morphology.
+LABEL_DEFINITIONS: dict[str, dict[str, float]] = {
+    "code": {"sb_max_bpm": 50.0, "st_min_bpm": 100.0, "pr_max_ms": 200.0, "qrs_min_ms": 120.0},
+    "physionet": {"sb_max_bpm": 60.0, "st_min_bpm": 100.0, "pr_max_ms": 200.0, "qrs_min_ms": 120.0},
+}
+THRESHOLD_FIELDS = ("sb_max_bpm", "st_min_bpm", "pr_max_ms", "qrs_min_ms")
+
+
+def _default_prevalence() -> dict[str, float]:
+    # A balanced training mix (real CODE prevalence is a few percent per class).
+    return {c: 0.12 for c in CLASSES}
+
+
+@dataclass
+class SyntheticConfig:
+    """Everything that shapes the synthetic exams; validated on construction (raises ConfigError).
+
+    Attributes:
+        prevalence: probability that an exam is positive for each class (keys from CLASSES; missing
+            keys keep the default 0.12). Sampled from the joint rhythm x AV x ventricular x rate
+            distribution, so the combinations must be possible (SB + ST + AF <= 1, ...).
+        borderline_fraction: share of positives and of near-threshold negatives placed within
+            5 bpm / 20 ms / 8 ms of their threshold.
+        label_definitions: threshold preset, "code" (SB < 50 bpm) or "physionet" (SB < 60 bpm).
+        sb_max_bpm, st_min_bpm, pr_max_ms, qrs_min_ms: explicit thresholds; None takes the preset's.
+        p_record_10s: probability of a 10 s record (else 7 s).
+        noise_level_range: per-exam noise level is drawn uniformly in this range (1 = clinically
+            poor but readable), then multiplied by noise_scale (0 gives clean exams with the same
+            morphology as the noisy ones).
+        p_fn, p_fp: per-class label-noise flip probabilities for positives / negatives (clean labels
+            are always kept alongside).
+        ectopy_rate: probability that an exam contains ectopic beats (half PACs, half PVCs,
+            drawn independently).
+        irbbb_fraction, ilbbb_fraction, ivcd_fraction: share of exams without a bundle-branch block
+            that get incomplete RBBB, incomplete LBBB or a nonspecific intraventricular delay
+            (all label-negative distractors).
+        sinus_arrhythmia_fraction: share of sinus exams with marked respiratory sinus arrhythmia.
+        low_p_fraction: share of sinus exams with a low-amplitude P wave (hard to see under noise).
+    """
+
+    prevalence: dict[str, float] = field(default_factory=_default_prevalence)
+    borderline_fraction: float = 0.25
+    label_definitions: str = "code"
+    sb_max_bpm: float | None = None
+    st_min_bpm: float | None = None
+    pr_max_ms: float | None = None
+    qrs_min_ms: float | None = None
+    p_record_10s: float = 0.6
+    noise_level_range: tuple[float, float] = (0.0, 1.0)
+    noise_scale: float = 1.0
+    p_fn: float = 0.0
+    p_fp: float = 0.0
+    ectopy_rate: float = 0.16
+    irbbb_fraction: float = 0.08
+    ilbbb_fraction: float = 0.03
+    ivcd_fraction: float = 0.06
+    sinus_arrhythmia_fraction: float = 0.10
+    low_p_fraction: float = 0.08
+
+    def __post_init__(self) -> None:
+        self._resolve_thresholds()
+        self._check_prevalence()
+        for name in ("borderline_fraction", "p_record_10s", "p_fn", "p_fp", "ectopy_rate", "irbbb_fraction",
+                     "ilbbb_fraction", "ivcd_fraction", "sinus_arrhythmia_fraction", "low_p_fraction"):
+            _check_probability(name, getattr(self, name))
+        if self.irbbb_fraction + self.ilbbb_fraction + self.ivcd_fraction > 1.0 + 1e-9:
+            raise ConfigError("irbbb_fraction + ilbbb_fraction + ivcd_fraction must be <= 1, got "
+                              f"{self.irbbb_fraction + self.ilbbb_fraction + self.ivcd_fraction:.3f}")
+        rng = self.noise_level_range
+        if (not isinstance(rng, (tuple, list)) or len(rng) != 2
+                or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in rng)):
+            raise ConfigError(f"noise_level_range must be two numbers (low, high), got {rng!r}")
+        lo, hi = float(rng[0]), float(rng[1])
+        if not 0.0 <= lo <= hi:
+            raise ConfigError(f"noise_level_range must satisfy 0 <= low <= high, got ({lo}, {hi})")
+        self.noise_level_range = (lo, hi)
+        if not (isinstance(self.noise_scale, (int, float)) and math.isfinite(self.noise_scale)
+                and self.noise_scale >= 0):
+            raise ConfigError(f"noise_scale must be a finite number >= 0, got {self.noise_scale!r}")
+
+    def _resolve_thresholds(self) -> None:
+        if self.label_definitions not in LABEL_DEFINITIONS:
+            raise ConfigError(f"label_definitions must be one of {sorted(LABEL_DEFINITIONS)}, "
+                              f"got {self.label_definitions!r}")
+        preset = LABEL_DEFINITIONS[self.label_definitions]
+        for name in THRESHOLD_FIELDS:
+            value = getattr(self, name)
+            value = preset[name] if value is None else value
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+            setattr(self, name, float(value))
+        if not 30.0 < self.sb_max_bpm < self.st_min_bpm - 10.0:
+            raise ConfigError(f"need 30 < sb_max_bpm < st_min_bpm - 10 so that normal sinus rates exist, "
+                              f"got sb_max_bpm={self.sb_max_bpm}, st_min_bpm={self.st_min_bpm}")
+        if self.st_min_bpm > 160.0:
+            raise ConfigError(f"st_min_bpm must be <= 160 bpm (generated tachycardia reaches 170), "
+                              f"got {self.st_min_bpm}")
+        if not 130.0 <= self.pr_max_ms <= 300.0:
+            raise ConfigError(f"pr_max_ms must be in [130, 300] ms, got {self.pr_max_ms}")
+        if not 100.0 <= self.qrs_min_ms <= 140.0:
+            raise ConfigError(f"qrs_min_ms must be in [100, 140] ms, got {self.qrs_min_ms}")
+
+    def _check_prevalence(self) -> None:
+        if not isinstance(self.prevalence, Mapping):
+            raise ConfigError(f"prevalence must be a mapping class -> probability, got {self.prevalence!r}")
+        unknown = sorted(set(self.prevalence) - set(CLASSES))
+        if unknown:
+            raise ConfigError(f"prevalence has unknown classes {unknown}; valid classes are {list(CLASSES)}")
+        merged = _default_prevalence()
+        merged.update({k: v for k, v in self.prevalence.items()})
+        for cls, p in merged.items():
+            _check_probability(f"prevalence[{cls!r}]", p)
+        self.prevalence = {c: float(merged[c]) for c in CLASSES}
+        p = self.prevalence
+        eps = 1e-9
+        # SB, ST and 1dAVb need sinus rhythm; SB and ST exclude each other; RBBB and LBBB too.
+        if p["SB"] + p["ST"] + p["AF"] > 1 + eps:
+            raise ConfigError("impossible prevalence: SB, ST and AF exclude each other, so "
+                              f"prevalence SB + ST + AF must be <= 1, got {p['SB']} + {p['ST']} + {p['AF']}")
+        if p["1dAVb"] + p["AF"] > 1 + eps:
+            raise ConfigError("impossible prevalence: 1dAVb needs sinus rhythm (excludes AF), so "
+                              f"prevalence 1dAVb + AF must be <= 1, got {p['1dAVb']} + {p['AF']}")
+        if p["RBBB"] + p["LBBB"] > 1 + eps:
+            raise ConfigError("impossible prevalence: RBBB and LBBB exclude each other, so "
+                              f"prevalence RBBB + LBBB must be <= 1, got {p['RBBB']} + {p['LBBB']}")
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in THRESHOLD_FIELDS}
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["noise_level_range"] = list(self.noise_level_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, Any] | None) -> SyntheticConfig:
+        """Build from a plain or OmegaConf mapping (e.g. Hydra's ``generator`` node); None -> defaults."""
+        if mapping is None:
+            return cls()
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"generator config must be a mapping, got {type(mapping).__name__}")
+        data = _to_plain(mapping)
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown synthetic generator settings {unknown}; valid: {sorted(names)}")
+        if "noise_level_range" in data and isinstance(data["noise_level_range"], list):
+            data["noise_level_range"] = tuple(data["noise_level_range"])
+        return cls(**data)
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _check_probability(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ConfigError(f"{name} must be a probability in [0, 1], got {value!r}")

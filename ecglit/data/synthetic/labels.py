@@ -1,0 +1,49 @@
+"""Labels from clinical rules applied to what an exam realised, and optional report-like label noise.
+
+Rules (thresholds from SyntheticConfig): SB = sinus and HR < sb_max_bpm; ST = sinus and HR >
+st_min_bpm; 1dAVb = sinus and PR > pr_max_ms; RBBB / LBBB = that bundle-branch morphology and QRS >=
+qrs_min_ms; AF = atrial fibrillation. HR is measured from the RR intervals inside the recorded window.
+SB, ST and 1dAVb need sinus rhythm, and one exam has one ventricular conduction pattern, so the
+exclusions (SB/ST/1dAVb vs AF, SB vs ST, RBBB vs LBBB) hold by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ecglit.constants import CLASSES
+from ecglit.data.synthetic.config import SyntheticConfig
+from ecglit.data.synthetic.sampling import AF, SINUS, VC_LBBB, VC_RBBB
+
+LABEL_NOISE_STREAM = 1  # generator stream for label noise, separate so it never changes the signal
+
+
+def heart_rate_bpm(r_peaks_s: np.ndarray) -> float:
+    """Mean heart rate from the RR intervals between the R peaks inside the window."""
+    if len(r_peaks_s) < 2:
+        return float("nan")
+    return float(60.0 * (len(r_peaks_s) - 1) / (r_peaks_s[-1] - r_peaks_s[0]))
+
+
+def clinical_labels(rhythm: str, hr_bpm: float, pr_ms: float, qrs_ms: float, ventricular_conduction: str,
+                    cfg: SyntheticConfig) -> np.ndarray:
+    sinus = rhythm == SINUS
+    wide = qrs_ms >= cfg.qrs_min_ms
+    values = {
+        "1dAVb": sinus and pr_ms > cfg.pr_max_ms,
+        "RBBB": ventricular_conduction == VC_RBBB and wide,
+        "LBBB": ventricular_conduction == VC_LBBB and wide,
+        "SB": sinus and hr_bpm < cfg.sb_max_bpm,
+        "AF": rhythm == AF,
+        "ST": sinus and hr_bpm > cfg.st_min_bpm,
+    }
+    return np.array([values[c] for c in CLASSES], np.float32)
+
+
+def noisy_labels(clean: np.ndarray, seed: int, index: int, cfg: SyntheticConfig) -> np.ndarray:
+    """Flip positives with p_fn and negatives with p_fp, per class (mimics report-derived labels)."""
+    if cfg.p_fn == 0 and cfg.p_fp == 0:
+        return clean.copy()
+    u = np.random.default_rng([seed, index, LABEL_NOISE_STREAM]).random(len(clean))
+    flip = np.where(clean > 0.5, u < cfg.p_fn, u < cfg.p_fp)
+    return np.where(flip, 1.0 - clean, clean).astype(np.float32)

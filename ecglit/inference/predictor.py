@@ -1,0 +1,101 @@
+"""Batched prediction with a trained classifier, streaming: batches in, probabilities out.
+
+Input batches are in the stored layout, ``(B, 4096, 12)`` float32 in 1e-4 V (what shards and the
+importers hold); the Predictor transposes them to (B, 12, 4096), applies the checkpoint's
+``input_scale`` and runs the backend. Nothing is accumulated unless you ask for it
+(:meth:`predict_arrays`), so memory does not grow with the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecglit.constants import CLASSES, LEADS, N_SAMPLES
+from ecglit.errors import ConfigError, DataError
+from ecglit.evaluation.predict import load_classifier, resolve_device
+from ecglit.inference.backends import make_backend
+
+
+class Predictor:
+    """Probabilities and thresholded labels for batches of exams.
+
+    Args:
+        model: a network or ECGClassifier giving logits (B, C) for (B, 12, 4096).
+        thresholds: per-class decision thresholds (label = prob >= threshold).
+        class_names: output classes in order.
+        input_scale: factor applied to the stored values (the scale the model was trained with).
+        batch_size: largest batch sent to the backend (bigger input batches are split).
+        device: "auto", "cpu", "cuda", ...; precision: "32", "bf16", "16"; backend: see backends.py.
+    """
+
+    def __init__(self, model: nn.Module, thresholds: Sequence[float] | torch.Tensor,
+                 class_names: Sequence[str] = CLASSES, input_scale: float = 1.0, batch_size: int = 64,
+                 device: str | torch.device = "auto", precision: str = "32", backend: str = "eager") -> None:
+        if batch_size <= 0:
+            raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        self.class_names = list(class_names)
+        self.thresholds = np.asarray(torch.as_tensor(thresholds, dtype=torch.float32).cpu(), np.float32)
+        if self.thresholds.shape != (len(self.class_names),):
+            raise ConfigError(f"{len(self.thresholds)} thresholds for {len(self.class_names)} classes")
+        self.input_scale = float(input_scale)
+        self.batch_size = int(batch_size)
+        device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.backend = make_backend(backend, model, device, str(precision))
+
+    @classmethod
+    def from_module(cls, module: Any, **kwargs: Any) -> Predictor:
+        """From an ECGClassifier: its thresholds buffer, class names and ``hparams.input_scale``."""
+        hparams = getattr(module, "hparams", {}) or {}
+        kwargs.setdefault("input_scale", float(hparams.get("input_scale", 1.0)))
+        kwargs.setdefault("class_names", list(hparams.get("class_names", CLASSES)))
+        return cls(module, module.thresholds, **kwargs)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> Predictor:
+        """Load ``ECGClassifier.load_from_checkpoint(path, weights_only=True, map_location="cpu")``."""
+        return cls.from_module(load_classifier(path, map_location="cpu"), **kwargs)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"prob_{c}" for c in self.class_names] + [f"label_{c}" for c in self.class_names]
+
+    def predict_batch(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """(B, 4096, 12) stored-layout tracings -> (B, C) float32 probabilities."""
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if x.ndim != 3 or tuple(x.shape[1:]) != (N_SAMPLES, len(LEADS)):
+            raise DataError(None, f"batch has shape {tuple(x.shape)}, expected (B, {N_SAMPLES}, "
+                                  f"{len(LEADS)})")
+        out = []
+        for start in range(0, len(x), self.batch_size):
+            chunk = x[start:start + self.batch_size].transpose(1, 2).contiguous() * self.input_scale
+            out.append(torch.sigmoid(self.backend(chunk)).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def labels(self, probs: np.ndarray) -> np.ndarray:
+        """Thresholded 0/1 labels (prob >= the class's threshold)."""
+        return (probs >= self.thresholds).astype(np.int64)
+
+    def iter_predict(self, batches: Iterable[tuple[Sequence[Any], np.ndarray]]
+                     ) -> Iterator[tuple[list[Any], np.ndarray]]:
+        """Stream ``(ids, x)`` batches to ``(ids, probs)``."""
+        for ids, x in batches:
+            ids = list(ids)
+            if len(ids) != len(x):
+                raise DataError(None, f"{len(ids)} ids for a batch of {len(x)} tracings")
+            yield ids, self.predict_batch(x)
+
+    def predict_arrays(self, batches: Iterable[tuple[Sequence[Any], np.ndarray]]
+                       ) -> tuple[list[Any], np.ndarray]:
+        """All ``(ids, x)`` batches -> (ids, probs (N, C)); accumulates the (small) outputs only."""
+        all_ids: list[Any] = []
+        probs: list[np.ndarray] = []
+        for ids, p in self.iter_predict(batches):
+            all_ids.extend(ids)
+            probs.append(p)
+        return all_ids, (np.concatenate(probs) if probs else np.zeros((0, len(self.class_names)), np.float32))

@@ -1,0 +1,96 @@
+"""The task behind predict.py: checkpoint + input -> CSV of probabilities and labels (+ optional plots)."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from ecglit.data.importers.cli import options_from_config
+from ecglit.errors import ConfigError, DataError
+from ecglit.inference.predictor import Predictor
+from ecglit.inference.sources import ExamBatch, PredictionSource, open_source
+
+log = logging.getLogger(__name__)
+PLOT_MODULE = "ecglit.plotting.ecg12"
+
+
+def _plotter():
+    try:
+        from ecglit.plotting.ecg12 import plot_ecg12
+    except ImportError as e:
+        raise ConfigError(f"plot=true needs {PLOT_MODULE}.plot_ecg12, which cannot be imported ({e})"
+                          ) from None
+    return plot_ecg12
+
+
+def _title(exam_id: Any, probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> str:
+    found = [f"{c} {p:.2f}" for c, p, y in zip(classes, probs, labels, strict=True) if y]
+    return f"{exam_id}: " + (", ".join(found) if found else "no abnormality above threshold")
+
+
+def _safe_name(exam_id: Any) -> str:
+    return re.sub(r"[^\w.#-]+", "_", str(exam_id))
+
+
+def write_predictions(predictor: Predictor, source: PredictionSource, output: str | Path,
+                      plot_dir: str | Path | None = None, progress: bool = True) -> int:
+    """Stream ``source`` through ``predictor`` into the CSV ``output``; returns the number of exams."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    plot = _plotter() if plot_dir is not None else None
+    if plot_dir is not None:
+        Path(plot_dir).mkdir(parents=True, exist_ok=True)
+    columns = [source.id_column, *predictor.columns, *source.extra_columns]
+    n = 0
+    tmp = output.with_name(output.name + ".part")
+    with open(tmp, "w", newline="") as f, tqdm(total=source.total, unit="exam", desc="predicting",
+                                               disable=not progress) as bar:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        batch: ExamBatch
+        for batch in source.batches():
+            probs = predictor.predict_batch(batch.x)
+            labels = predictor.labels(probs)
+            for i, exam_id in enumerate(batch.ids):
+                extra = batch.extra[i] if batch.extra else {}
+                writer.writerow([exam_id, *(f"{p:.6g}" for p in probs[i]), *labels[i].tolist(),
+                                 *(extra.get(c, "") for c in source.extra_columns)])
+                if plot is not None:
+                    plot(batch.x[i], title=_title(exam_id, probs[i], labels[i], predictor.class_names),
+                         path=Path(plot_dir) / f"{_safe_name(exam_id)}.png")
+            f.flush()
+            n += len(batch.ids)
+            bar.update(len(batch.ids))
+    tmp.replace(output)
+    return n
+
+
+def run_prediction(cfg: DictConfig) -> int:
+    if not cfg.get("ckpt"):
+        raise ConfigError("ckpt=PATH is required (an ECGClassifier checkpoint)")
+    predictor = Predictor.from_checkpoint(cfg.ckpt, batch_size=cfg.batch_size, device=cfg.device,
+                                          precision=str(cfg.precision), backend=cfg.backend)
+    if cfg.get("input_scale") is not None:  # explicit override of the checkpoint's scale
+        predictor.input_scale = float(cfg.input_scale)
+    source = open_source(cfg.input, cfg.batch_size, options_from_config(cfg.records),
+                         long_records=cfg.records.long_records, strict=cfg.records.strict)
+    plot_dir = None
+    if cfg.plot:
+        out = Path(cfg.output)
+        plot_dir = Path(cfg.plot_dir) if cfg.get("plot_dir") else out.parent / f"{out.stem}_plots"
+    n = write_predictions(predictor, source, cfg.output, plot_dir, progress=cfg.progress)
+    if n == 0:
+        raise DataError(cfg.input, "no exam could be predicted")
+    if source.skipped:
+        log.warning("%d record(s) could not be read and have no row: %s", len(source.skipped),
+                    "; ".join(f"{p}: {why}" for p, why in source.skipped[:10]))
+    log.info("wrote %d prediction(s) to %s (input_scale %g, thresholds %s)", n, cfg.output,
+             predictor.input_scale, [round(float(t), 4) for t in predictor.thresholds])
+    return n

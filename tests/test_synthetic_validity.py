@@ -1,0 +1,169 @@
+"""Independent validation of the synthetic generator (issue 2, acceptance points 2 and 3).
+
+Point 2: intervals measured back from the signals (``ecglit.evaluation.intervals``, which knows
+nothing about the generator) agree with the generator's metadata, and away from the label
+thresholds the clean labels agree with the label rules applied to the *measured* values:
+
+- SB: not AF by measurement and HR < 50; ST: not AF and HR > 100; 1dAVb: not AF and PR > 200;
+- AF: ``af_rule`` (median successive RR change > 8 % and no repeating P wave, p_consistency < 0.6);
+- RBBB/LBBB: the label also needs the morphology, which the delineator does not judge, so positives
+  must measure QRS >= 120 ms and negatives must measure QRS < 120 ms unless they carry another
+  wide-QRS conduction pattern (the other bundle-branch block or a nonspecific IVCD).
+
+"Away" means > 5 bpm from an HR threshold and > 20 ms from the PR/QRS threshold. PR cannot be
+measured when the P wave starts before the preceding T wave ends (any delineator, and any reader,
+then sees one merged wave): the 1dAVb rule is asserted on exams whose P wave is clear of the T
+(RR - PR - QT > 0 by the metadata) and reported for all.
+
+Point 3 (leakage audit): the nuisance variables alone do not predict any label (AUROC <= 0.6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ecglit.constants import CLASSES
+from ecglit.data.synthetic import SyntheticConfig, generate_batch
+from ecglit.evaluation.intervals import af_rule, measure_batch
+
+POOL_SEED, POOL_SIZE, CHUNK = 2024, 800, 100
+# Enriched prevalences so that 800 exams hold >= 100 positives of every class (about 180-290).
+ENRICHED = {"prevalence": {"1dAVb": 0.35, "RBBB": 0.35, "LBBB": 0.35, "SB": 0.3, "ST": 0.3, "AF": 0.3}}
+NUISANCES = ("record_seconds", "noise_level", "gain", "pad_left", "has_pac", "has_pvc")
+LEAK_SEED, LEAK_SIZE = 4048, 2000
+META_COLUMNS = ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "rhythm", "ventricular_conduction", "has_pac", "has_pvc")
+
+
+def _measured_pool(seed: int, size: int, config: SyntheticConfig) -> pd.DataFrame:
+    frames = []
+    for start in range(0, size, CHUNK):
+        signals, _, clean, metas = generate_batch(seed, np.arange(start, min(start + CHUNK, size)), config)
+        measured = measure_batch(signals).drop(columns="r_peaks").add_prefix("m_")
+        meta = pd.DataFrame(metas)[list(META_COLUMNS)]
+        labels = pd.DataFrame(clean, columns=list(CLASSES)).astype(bool)
+        frames.append(pd.concat([meta, measured, labels], axis=1))
+    pool = pd.concat(frames, ignore_index=True)
+    pool["m_af"] = af_rule(pool.rename(columns=lambda c: c.removeprefix("m_")))
+    # Time from the end of the previous T wave (QRS onset + QT, per the metadata) to P onset.
+    pool["p_clear_of_t_ms"] = 60000.0 / pool["hr_bpm"] - pool["pr_ms"] - pool["qt_ms"]
+    return pool
+
+
+@pytest.fixture(scope="module")
+def pool() -> pd.DataFrame:
+    return _measured_pool(POOL_SEED, POOL_SIZE, SyntheticConfig.from_dict(ENRICHED))
+
+
+def rule_agreement(pool: pd.DataFrame) -> pd.DataFrame:
+    """Per class: how many exams are away from the threshold and how many agree with the rule."""
+    sinus = ~pool["m_af"]
+    rules = {
+        "SB": (sinus & (pool["m_hr_bpm"] < 50), (pool["hr_bpm"] - 50).abs() > 5),
+        "ST": (sinus & (pool["m_hr_bpm"] > 100), (pool["hr_bpm"] - 100).abs() > 5),
+        "1dAVb": (sinus & (pool["m_pr_ms"] > 200), pool["pr_ms"].isna() | ((pool["pr_ms"] - 200).abs() > 20)),
+        "1dAVb (P clear of T)": (
+            sinus & (pool["m_pr_ms"] > 200),
+            pool["pr_ms"].isna() | (((pool["pr_ms"] - 200).abs() > 20) & (pool["p_clear_of_t_ms"] > 0)),
+        ),
+        "AF": (pool["m_af"], pd.Series(True, index=pool.index)),
+    }
+    for cls, own, other in (("RBBB", "rbbb", "lbbb"), ("LBBB", "lbbb", "rbbb")):
+        wide = pool["m_qrs_ms"] >= 120
+        other_pattern = pool["ventricular_conduction"].isin([other, "ivcd"])
+        # A label-negative wide QRS agrees when its pattern is not this block's.
+        rules[cls] = (wide & ~(~pool[cls] & other_pattern), (pool["qrs_ms"] - 120).abs() > 20)
+    rows = []
+    for name, (predicted, away) in rules.items():
+        label = pool[name.split(" ")[0]]
+        agree = (predicted == label)[away]
+        rows.append({"rule": name, "n_away": int(away.sum()), "n_positive_away": int(label[away].sum()),
+                     "agreement": agree.mean(), "positive_agreement": agree[label[away]].mean(),
+                     "negative_agreement": agree[~label[away]].mean()})
+    return pd.DataFrame(rows).set_index("rule")
+
+
+def test_pool_has_at_least_100_positives_per_class(pool: pd.DataFrame) -> None:
+    counts = pool[list(CLASSES)].sum()
+    assert (counts >= 100).all(), counts.to_dict()
+
+
+def test_heart_rate_measured_back_matches_metadata(pool: pd.DataFrame) -> None:
+    sinus = pool[pool["rhythm"] == "sinus"]
+    error = (sinus["m_hr_bpm"] - sinus["hr_bpm"]).abs()
+    assert len(sinus) >= 400
+    assert (error <= 2).mean() >= 0.95, error.describe()
+
+
+def test_pr_and_qrs_measured_back_match_metadata(pool: pd.DataFrame) -> None:
+    sinus = pool[(pool["rhythm"] == "sinus") & (pool["ventricular_conduction"] != "lbbb")]
+    clear = sinus[sinus["p_clear_of_t_ms"] > 0]
+    pr_error = (clear["m_pr_ms"] - clear["pr_ms"]).abs()
+    assert pr_error.median() <= 10 and (pr_error <= 25).mean() >= 0.85, pr_error.describe()
+    not_lbbb = pool[pool["ventricular_conduction"] != "lbbb"]
+    qrs_error = (not_lbbb["m_qrs_ms"] - not_lbbb["qrs_ms"]).abs()
+    assert qrs_error.median() <= 10 and (qrs_error <= 20).mean() >= 0.9, qrs_error.describe()
+    # LBBB's broad smooth lobes are measured long (their tails carry > 8 % of the peak velocity)
+    # but never short: the measured width stays on the right side of the 120 ms threshold.
+    lbbb = pool[pool["ventricular_conduction"] == "lbbb"]
+    assert ((lbbb["m_qrs_ms"] - lbbb["qrs_ms"]) > -10).mean() >= 0.95
+
+
+@pytest.mark.parametrize("rule", ["SB", "ST", "1dAVb (P clear of T)", "AF", "RBBB", "LBBB"])
+def test_labels_follow_the_rules_applied_to_measured_values(pool: pd.DataFrame, rule: str) -> None:
+    table = rule_agreement(pool)
+    row = table.loc[rule]
+    assert row["n_away"] >= 100 and row["n_positive_away"] >= 50, row.to_dict()
+    assert row["agreement"] >= 0.95, table.round(3).to_string()
+
+
+def test_pr_of_p_waves_on_the_t_wave_is_reported_not_asserted(pool: pd.DataFrame) -> None:
+    # All 1dAVb exams away from the threshold, P-on-T ones included: a weaker bound that still
+    # catches a broken PR (the P-on-T share is a generator realism issue, see the report).
+    assert rule_agreement(pool).loc["1dAVb", "agreement"] >= 0.85
+
+
+def test_af_rule_is_not_fooled_by_sinus_distractors(pool: pd.DataFrame) -> None:
+    sinus = pool[pool["rhythm"] == "sinus"]
+    ectopic = sinus[sinus["has_pac"] | sinus["has_pvc"]]
+    assert len(ectopic) >= 30
+    assert sinus["m_af"].mean() <= 0.03 and ectopic["m_af"].mean() <= 0.1
+
+
+def nuisance_aurocs(seed: int = LEAK_SEED, size: int = LEAK_SIZE) -> pd.Series:
+    """Cross-validated AUROC per class of a logistic regression on the nuisance variables alone."""
+    metas, labels = [], []
+    for start in range(0, size, CHUNK):
+        _, _, clean, meta = generate_batch(seed, np.arange(start, min(start + CHUNK, size)), SyntheticConfig())
+        metas += meta
+        labels.append(clean)
+    x = pd.DataFrame(metas)[list(NUISANCES)].astype(float).to_numpy()
+    y = np.concatenate(labels)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    scores = {}
+    for k, cls in enumerate(CLASSES):
+        p = cross_val_predict(model, x, y[:, k], cv=folds, method="predict_proba")[:, 1]
+        scores[cls] = roc_auc_score(y[:, k], p)
+    return pd.Series(scores)
+
+
+def test_nuisance_variables_do_not_predict_any_label() -> None:
+    aurocs = nuisance_aurocs()
+    assert (aurocs <= 0.6).all(), aurocs.round(3).to_dict()
+
+
+def test_the_leakage_audit_would_catch_a_leak() -> None:
+    # Control: the same audit given one label-dependent column must flag it.
+    rng = np.random.default_rng(0)
+    y = rng.random(600) < 0.2
+    x = np.stack([rng.random(600), y + rng.normal(0, 0.8, 600)], axis=1)
+    p = cross_val_predict(make_pipeline(StandardScaler(), LogisticRegression()), x, y, cv=5,
+                          method="predict_proba")[:, 1]
+    assert roc_auc_score(y, p) > 0.7
