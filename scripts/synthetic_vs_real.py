@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import io, signal
+from scipy import signal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ecglit.constants import CLASSES, LEADS, SAMPLE_RATE, UNITS_PER_MV  # noqa: E402
+from ecglit.data.importers import ImportOptions, load_record  # noqa: E402
 from ecglit.data.importers.leads import to_code_leads  # noqa: E402
 from ecglit.evaluation.intervals import measure_intervals  # noqa: E402
 
@@ -34,51 +35,26 @@ INTERVALS = ("hr_bpm", "qrs_ms", "pr_ms", "rr_irregularity", "p_consistency")
 # Per-lead std of CODE-15% (128 033 exams, 1e-4 V) quoted in ../shared/design/synthetic-ecg.md §1.1.
 CODE15_STD = dict(zip(LEADS, (1.53, 2.66, 2.65, 1.72, 1.70, 2.54, 2.06, 2.12, 2.06, 1.97, 2.05, 2.32)))
 PLAUSIBLE_LEAD_II_MV = (0.15, 6.0)  # p99.5 |lead II| outside this: the scale is wrong
+GAIN_OVERRIDES = {"HR*": 1000.0}  # CinC-2020 PTB-XL copies: microvolts labelled 200/mV
+UNKNOWN_SCALE_GAINS = (4880.0,)  # CinC-2020 Georgia copies: no known correct gain
 
 
 # ---------------------------------------------------------------- real records
-def _read_cinc(header: Path, signal_path: Path) -> tuple[np.ndarray, float, list[str], list[float]]:
-    """A CinC .hea + MATLAB v4 .mat pair -> (n, leads) mV, fs, lead names, header gains."""
-    lines = [ln for ln in header.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    fs = float(lines[0].split()[2].split("/")[0])
-    names, gains, baselines = [], [], []
-    for line in lines[1:]:
-        fields = line.split()
-        gain_field = fields[2].split("/")[0]
-        gain, _, base = gain_field.partition("(")
-        gains.append(float(gain))
-        baselines.append(float(base.rstrip(")")) if base else 0.0)
-        names.append(fields[-1])
-    raw = np.asarray(io.loadmat(signal_path)["val"], dtype=np.float64).T
-    return (raw - np.asarray(baselines)) / np.asarray(gains), fs, names, gains
-
-
 def read_real_record(root: Path, row: pd.Series) -> tuple[np.ndarray, float, str]:
-    """One labels.csv row -> ((n, 12) mV in ecglit's lead order, fs, scale flag).
+    """One labels.csv row -> ((n, 12) mV in ecglit's lead order, fs, scale flag), via ecglit's importers.
 
-    The flag is ``ok``, ``fixed-gain`` (a wrong header gain was replaced) or ``scale-unknown``.
+    The flag is ``ok``, ``fixed-gain`` (the CinC-2020 PTB-XL copies' 200/mV replaced by 1000/mV) or
+    ``scale-unknown`` (CinC-2020 Georgia copies' 4880/mV, or a lead II amplitude outside 0.15-6 mV).
     """
-    flag = "ok"
-    signal_file = root / str(row["signal"]).split(" ")[0]
-    if isinstance(row["header"], str) and row["header"].endswith(".hea") and signal_file.suffix == ".mat":
-        mv, fs, names, gains = _read_cinc(root / row["header"], signal_file)
-        if all(g == 200.0 for g in gains) and str(row["record"]).startswith("HR"):
-            mv, flag = mv / 5.0, "fixed-gain"  # PTB-XL microvolts labelled 200/mV: really 1000/mV
-        elif any(g == 4880.0 for g in gains):
-            flag = "scale-unknown"
-    elif signal_file.suffix == ".mat":  # raw CPSC 2018: struct ECG with data (12, n) in mV
-        ecg = io.loadmat(signal_file, squeeze_me=True, struct_as_record=False)["ECG"]
-        mv, fs, names = np.asarray(ecg.data, dtype=np.float64).T, float(row["fs"]), list(LEADS)
-    else:
-        import wfdb
-
-        rec = wfdb.rdrecord(str(root / Path(row["header"]).with_suffix("")))
-        mv, fs, names = rec.p_signal, float(rec.fs), list(rec.sig_name)
-    twelve, _, _ = to_code_leads(mv, names, path=signal_file, record=str(row["record"]))
+    path = root / (row["header"] if isinstance(row["header"], str) else str(row["signal"]).split(" ")[0])
+    raw = load_record(path, ImportOptions(gain_override=GAIN_OVERRIDES))
+    twelve, _, _ = to_code_leads(raw.signal, raw.lead_names, path=path, record=raw.name)
+    flag = "fixed-gain" if raw.meta.get("header_gain") not in (None, raw.meta.get("gain_used")) else "ok"
     lead_ii = float(np.percentile(np.abs(twelve[:, 1] - np.median(twelve[:, 1])), 99.5))
-    if flag != "scale-unknown" and not PLAUSIBLE_LEAD_II_MV[0] <= lead_ii <= PLAUSIBLE_LEAD_II_MV[1]:
+    if raw.meta.get("header_gain") in UNKNOWN_SCALE_GAINS or not (
+            PLAUSIBLE_LEAD_II_MV[0] <= lead_ii <= PLAUSIBLE_LEAD_II_MV[1]):
         flag = "scale-unknown"
-    return twelve, fs, flag
+    return twelve, float(raw.fs), flag
 
 
 def load_real(root: Path, limit: int | None = None) -> tuple[list[np.ndarray], pd.DataFrame]:

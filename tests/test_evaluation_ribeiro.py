@@ -48,7 +48,7 @@ def run_dir(tmp_path_factory) -> Path:
     cmd = [sys.executable, "evaluate.py", "report=ribeiro2020", f"hydra.run.dir={out}",
            f"report.reference_dir={REF}"]
     proc = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, HYDRA_FULL_ERROR="1"), capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
@@ -84,10 +84,10 @@ def _table2(run_dir: Path) -> pd.DataFrame:
 def test_table2_reproduces_the_published_numbers(run_dir):
     table = _table2(run_dir)
     for cls, values in PAPER_DNN.items():
-        for metric, paper in zip(METRICS, values):
+        for metric, paper in zip(METRICS, values, strict=True):
             assert round(table.loc[("DNN", cls, metric), "value"], 3) == paper, (cls, metric)
     for cls, values in PAPER_F1.items():
-        for group, paper in zip(GROUPS, values):
+        for group, paper in zip(GROUPS, values, strict=True):
             assert round(table.loc[(group, cls, "f1"), "value"], 3) == paper, (group, cls)
 
 
@@ -122,6 +122,27 @@ def test_seed_rule_picks_seed_1_and_its_labels_equal_dnn_csv(run_dir):
     # the ensemble is the mean probability of the ten seeds
     ens = np.mean([_seed(i) for i in range(1, 11)], axis=0)
     assert micro_ours["ensemble"] == pytest.approx(average_precision_score(gold, ens, average="micro"), abs=1e-6)
+
+
+def test_threshold_selection_and_thresholding_agree_with_the_papers_rule():
+    """select_thresholds + `prob >= thr` labels the exams exactly as the paper's script's rule (sklearn PR
+    curve, argmax F1, threshold[index - 1], `prob > thr`), here on each seed against the gold standard."""
+    import torch
+    from sklearn.metrics import precision_recall_curve
+
+    from ecglit.evaluation.binary_stats import apply_thresholds
+    from ecglit.evaluation.thresholds import select_thresholds
+
+    gold = _csv("gold_standard")
+    for i in (1, 4, 9):
+        probs = _seed(i)
+        paper = []
+        for k in range(len(CLASSES)):
+            precision, recall, thresholds = precision_recall_curve(gold[:, k], probs[:, k])
+            best = int(np.argmax(np.nan_to_num(2 * precision * recall / (precision + recall))))
+            paper.append(thresholds[best - 1] if best else thresholds[0] - 1e-10)
+        ours = select_thresholds(torch.as_tensor(probs), torch.as_tensor(gold)).numpy()
+        np.testing.assert_array_equal(apply_thresholds(probs, ours), (probs > np.asarray(paper)).astype(int))
 
 
 def test_bootstrap_intervals_follow_the_papers_procedure(run_dir):
@@ -190,12 +211,12 @@ def test_offline_wandb_run_holds_the_tables_and_figures(tmp_path):
 
     out = tmp_path / "run"
     prefix: list[str] = []
-    if shutil.which("unshare") and shutil.which("ip") and subprocess.run(["unshare", "-rn", "true"]).returncode == 0:
+    if shutil.which("unshare") and shutil.which("ip") and subprocess.run(["unshare", "-rn", "true"], check=False).returncode == 0:
         prefix = ["unshare", "-rn", "sh", "-c", 'ip link set lo up && exec "$0" "$@"']
     env = dict(os.environ, WANDB_MODE="offline", HYDRA_FULL_ERROR="1")
     cmd = [*prefix, sys.executable, "evaluate.py", "report=ribeiro2020", f"hydra.run.dir={out}",
            f"report.reference_dir={REF}"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run,) = (out / "wandb").glob("offline-run-*")
     media = run / "files" / "media"

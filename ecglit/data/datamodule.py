@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ecglit.data.code15 import Code15Index, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
+from ecglit.data.h5dataset import collate_stacked
 from ecglit.data.scan import scan_shards
 from ecglit.data.splits import SplitMethod, check_fractions, make_split
 from ecglit.errors import ConfigError
@@ -174,7 +175,8 @@ class ECGDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         kwargs: dict[str, Any] = dict(batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                                      pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle)
+                                      pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle,
+                                      collate_fn=collate_stacked)
         if self.num_workers > 0:
             kwargs.update(persistent_workers=self.persistent_workers,
                           multiprocessing_context=self.multiprocessing_context)

@@ -10,8 +10,9 @@ Layout (as the released CODE-15%):
   extra columns the producer adds (provenance, ...).
 - optional side tables (e.g. ``metadata.csv``) keyed by exam_id, written with :meth:`add_table_rows`.
 
-Shards are written to a temporary name and renamed when complete, and the CSVs are rewritten after
-every shard, so an interrupted run leaves only complete shards with their labels.
+Shards are streamed to a temporary name (memory stays at one ``add`` call) and renamed when complete,
+and the CSVs are rewritten after every shard, so an interrupted run leaves only complete shards with
+their labels.
 """
 
 from __future__ import annotations
@@ -95,15 +96,19 @@ class ShardWriter:
         self.columns = list(CODE15_COLUMNS) + [c for c in extra_columns if c not in CODE15_COLUMNS]
         self._rows: list[dict[str, Any]] = []
         self._tables: dict[str, tuple[list[str], list[Mapping[str, Any]]]] = {}
-        self._buf_x: list[np.ndarray] = []
-        self._buf_rows: list[dict[str, Any]] = []
-        self._buffered = 0
+        self._file: h5py.File | None = None
+        self._tmp_path: Path | None = None
+        self._shard_rows: list[dict[str, Any]] = []
+        self._in_shard = 0
         self._next_shard = 0
         self._seen_ids: set[int] = set()
         self.n_written = 0
 
     def add(self, tracings: np.ndarray, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Add exams: ``tracings`` (n, 4096, 12) and one exams.csv row (with ``exam_id``) per exam."""
+        """Add exams: ``tracings`` (n, 4096, 12) and one exams.csv row (with ``exam_id``) per exam.
+
+        Rows go straight into the open shard file, so memory stays at the size of one call.
+        """
         x = np.asarray(tracings)
         if x.ndim == 2:
             x = x[None]
@@ -111,6 +116,7 @@ class ShardWriter:
             raise DataError(None, f"tracings must have shape (n, {N_SAMPLES}, {len(LEADS)}), got {x.shape}")
         if len(rows) != len(x):
             raise DataError(None, f"{len(x)} tracings but {len(rows)} rows")
+        ids = []
         for row in rows:
             exam_id = int(row["exam_id"])
             if exam_id <= 0:
@@ -118,11 +124,17 @@ class ShardWriter:
             if exam_id in self._seen_ids:
                 raise DataError(None, f"duplicate exam_id {exam_id}")
             self._seen_ids.add(exam_id)
-        self._buf_x.append(x.astype(np.float32, copy=False))
-        self._buf_rows.extend(dict(r) for r in rows)
-        self._buffered += len(x)
-        while self._buffered >= self.shard_size:
-            self._flush(self.shard_size)
+            ids.append(exam_id)
+        x = x.astype(np.float32, copy=False)
+        done = 0
+        while done < len(x):
+            if self._file is None:
+                self._open_shard()
+            take = min(len(x) - done, self.shard_size - self._in_shard)
+            self._append(x[done:done + take], ids[done:done + take], rows[done:done + take])
+            done += take
+            if self._in_shard == self.shard_size:
+                self._finish_shard()
 
     def add_table_rows(self, name: str, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
         """Add rows to a side table ``<name>.csv`` (e.g. the synthetic metadata), keyed by exam_id."""
@@ -131,29 +143,43 @@ class ShardWriter:
             raise ConfigError(f"table {name!r} was started with columns {cols}, got {list(columns)}")
         stored.extend(rows)
 
-    def _flush(self, n: int) -> None:
-        x = np.concatenate(self._buf_x) if len(self._buf_x) > 1 else self._buf_x[0]
-        take, rest = x[:n], x[n:]
-        rows, self._buf_rows = self._buf_rows[:n], self._buf_rows[n:]
-        self._buf_x = [rest] if len(rest) else []
-        self._buffered = len(rest)
-        name = shard_name(self._next_shard)
-        self._next_shard += 1
-        ids = np.array([int(r["exam_id"]) for r in rows], dtype=np.int64)
+    def _open_shard(self) -> None:
+        path = self.out_dir / shard_name(self._next_shard)
+        self._tmp_path = path.with_name(path.name + ".tmp")
+        self._file = h5py.File(self._tmp_path, "w")
+        chunk = (min(64, self.shard_size + 1), N_SAMPLES, len(LEADS))
+        self._file.create_dataset("tracings", shape=(0, N_SAMPLES, len(LEADS)), maxshape=(None, N_SAMPLES, len(LEADS)),
+                                  dtype="f4", chunks=chunk, compression=self.compression)
+        self._file.create_dataset("exam_id", shape=(0,), maxshape=(None,), dtype="i8", chunks=(4096,))
+        self._in_shard = 0
+
+    def _append(self, x: np.ndarray, ids: Sequence[int], rows: Sequence[Mapping[str, Any]]) -> None:
+        assert self._file is not None
+        tr, ei = self._file["tracings"], self._file["exam_id"]
+        n0 = tr.shape[0]
+        tr.resize(n0 + len(x), axis=0)
+        tr[n0:] = x
+        ei.resize(n0 + len(ids), axis=0)
+        ei[n0:] = np.asarray(ids, dtype=np.int64)
+        self._shard_rows.extend(dict(r) for r in rows)
+        self._in_shard += len(x)
+
+    def _finish_shard(self) -> None:
+        """Add the sentinel, close, rename into place, then record the rows in the CSVs."""
+        assert self._file is not None
         if self.sentinel:
-            take = np.concatenate([take, np.zeros((1, *take.shape[1:]), np.float32)])
-            ids = np.concatenate([ids, np.zeros(1, np.int64)])
-        path = self.out_dir / name
-        tmp = path.with_name(path.name + ".tmp")
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("tracings", data=take, dtype="f4", compression=self.compression,
-                             chunks=(1, N_SAMPLES, len(LEADS)) if self.compression else None)
-            f.create_dataset("exam_id", data=ids, dtype="i8")
-        os.replace(tmp, path)
-        for r in rows:
+            self._append(np.zeros((1, N_SAMPLES, len(LEADS)), np.float32), [0], [])
+        self._file.close()
+        self._file = None
+        name = shard_name(self._next_shard)
+        os.replace(self._tmp_path, self.out_dir / name)
+        self._next_shard += 1
+        for r in self._shard_rows:
             r["trace_file"] = name
-        self._rows.extend(rows)
-        self.n_written += len(rows)
+        self._rows.extend(self._shard_rows)
+        self.n_written += len(self._shard_rows)
+        self._shard_rows = []
+        self._in_shard = 0
         self._write_tables()
 
     def _write_tables(self) -> None:
@@ -164,8 +190,8 @@ class ShardWriter:
 
     def close(self) -> Path:
         """Write the last (partial) shard and the CSVs; returns the output directory."""
-        if self._buffered:
-            self._flush(self._buffered)
+        if self._file is not None and self._in_shard:
+            self._finish_shard()
         else:
             self._write_tables()
         return self.out_dir
@@ -174,6 +200,10 @@ class ShardWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        # On error, keep what is complete: finished shards and their CSV rows are already on disk.
+        # On error, keep what is complete: finished shards and their CSV rows are already on disk;
+        # the unfinished shard stays a .tmp file that no reader picks up.
         if exc_type is None:
             self.close()
+        elif self._file is not None:
+            self._file.close()
+            self._file = None

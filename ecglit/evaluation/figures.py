@@ -8,10 +8,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from ecglit.evaluation.pr_curves import Curve, min_max_band  # noqa: E402
+from ecglit.evaluation.pr_curves import Curve, min_max_band
 
 METRIC_LABELS: dict[str, str] = {
     "precision": "Precision (PPV)",
@@ -106,9 +106,12 @@ def plot_bootstrap_boxes(
         positions = np.arange(len(class_names)) - 0.4 + width * (p + 0.5)
         boxes = ax.boxplot(data, positions=positions, widths=width * 0.9, patch_artist=True, showfliers=True,
                            flierprops={"markersize": 2, "alpha": 0.4}, medianprops={"color": "black"})
+        color = _COLORS[p % len(_COLORS)]
         for box in boxes["boxes"]:
-            box.set_facecolor(_COLORS[p % len(_COLORS)])
+            box.set_facecolor(color)
             box.set_alpha(0.75)
+        for median in boxes["medians"]:  # visible on dark boxes too
+            median.set_color("white" if color == "black" else "black")
         ax.plot([], [], "s", color=_COLORS[p % len(_COLORS)], alpha=0.75, ms=10, label=name)
     ax.set_xticks(np.arange(len(class_names)))
     ax.set_xticklabels(class_names, fontsize=11)
@@ -117,7 +120,7 @@ def plot_bootstrap_boxes(
     ax.set_xlabel("Class")
     ax.set_title(f"Bootstrap distribution: {METRIC_LABELS.get(metric, metric)}{level_note}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize=9, ncol=min(n_pred, 4))
+    ax.legend(loc="best", fontsize=9, ncol=min(n_pred, 4))
     fig.tight_layout()
     return _save(fig, path)
 

@@ -56,11 +56,14 @@ def agreement_sections(agreement: pd.DataFrame, classes: Sequence[str]) -> list[
     pairs = list(dict.fromkeys(agreement["pair"]))
     sections = []
     for column, title in (("kappa", "Cohen's kappa between predictors"),
-                          ("mcnemar_p", "McNemar's test p-value (chi-square, 1 dof, no continuity "
-                                        "correction, on the wrong answers)")):
+                          ("mcnemar_p", ("McNemar's test p-value (chi-square, 1 dof, no continuity "
+                                         "correction, on the wrong answers)"))):
         wide = agreement.pivot(index="pair", columns="class", values=column)
         rows = [[p, *[fmt(wide.loc[p, c]) for c in classes]] for p in pairs]
         sections.append(f"### {title}\n\n" + markdown_table(["pair", *classes], rows))
+    if agreement["mcnemar_p"].isna().any():
+        sections.append(f"McNemar {UNDEFINED}: the two predictors make exactly the same mistakes "
+                        "(no discordant exams).")
     return sections
 
 

@@ -105,7 +105,7 @@ def _apply_group_flags(report: ConversionReport, converted: list[dict[str, Any]]
 
 def convert(input: str | Path, output: str | Path, options: ImportOptions | None = None, *,
             long_records: str = "crop", strict: bool = False, discover_tables: bool = True,
-            shard_size: int = 2_000, sentinel: bool = True, overwrite: bool = False,
+            shard_size: int = 20_000, sentinel: bool = True, overwrite: bool = False,
             first_exam_id: int = 1, compression: str | None = None, progress: bool = False
             ) -> ConversionReport:
     """Convert every record under ``input`` into shards in ``output``; returns the report (also
