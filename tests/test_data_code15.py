@@ -11,6 +11,12 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.shards import (
+    decode_exam_id,
+    decode_labels,
+    write_code15_fixture,
+    write_code_test_fixture,
+)
 
 from ecglit.constants import CLASSES
 from ecglit.data import scan as scan_module
@@ -18,12 +24,6 @@ from ecglit.data.code15 import Code15Dataset, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
 from ecglit.data.scan import INDEX_CACHE, find_shards, scan_shards
 from ecglit.errors import ConfigError, DataError
-from helpers.shards import (
-    decode_exam_id,
-    decode_labels,
-    write_code15_fixture,
-    write_code_test_fixture,
-)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -40,9 +40,9 @@ def copy_fixture(src: Path, dst: Path) -> Path:
 
 
 def test_fixture_csv_order_differs_from_shard_order(code15):
-    root, df = code15
+    root, _ = code15
     csv_ids = pd.read_csv(root / "exams.csv")["exam_id"].tolist()
-    shard_ids = [i for p in find_shards(root) for i in h5py.File(p)["exam_id"][()] if i != 0]
+    shard_ids = [i for p in find_shards(root) for i in _shard_arrays(p)[1] if i != 0]
     assert sorted(csv_ids) == sorted(shard_ids) and csv_ids != shard_ids
 
 
@@ -59,7 +59,7 @@ def test_index_drops_sentinels_and_all_zero_rows(code15, caplog):
 
 
 def test_labels_are_joined_on_exam_id(code15):
-    root, df = code15
+    root, _ = code15
     csv = pd.read_csv(root / "exams.csv").set_index("exam_id")
     ds = Code15Dataset(root)
     assert len(ds) == 36
@@ -156,13 +156,13 @@ def _shard_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _case_no_tracings(root: Path) -> tuple[Path, str]:
-    x, ids = _shard_arrays(root / "exams_part1.hdf5")
+    _, ids = _shard_arrays(root / "exams_part1.hdf5")
     _rewrite_shard(root / "exams_part1.hdf5", exam_id=ids)
     return root / "exams_part1.hdf5", "no 'tracings' dataset"
 
 
 def _case_no_exam_id(root: Path) -> tuple[Path, str]:
-    x, ids = _shard_arrays(root / "exams_part0.hdf5")
+    x, _ = _shard_arrays(root / "exams_part0.hdf5")
     _rewrite_shard(root / "exams_part0.hdf5", tracings=x)
     return root / "exams_part0.hdf5", "no 'exam_id' dataset"
 

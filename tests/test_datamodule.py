@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.shards import decode_exam_id, decode_labels, write_code15_fixture, write_code_test_fixture
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
@@ -22,7 +23,6 @@ from ecglit.data.datamodule import ECGDataModule
 from ecglit.data.splits import split_by_patient, split_last_rows
 from ecglit.data.synthetic_datamodule import SyntheticDataModule
 from ecglit.errors import ConfigError, DataError
-from helpers.shards import decode_exam_id, decode_labels, write_code15_fixture, write_code_test_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def test_datamodule_patient_split_loaders_and_labels(code15):
     dm.setup("test")
     ids = {s: dm.exam_ids(s).tolist() for s in ("train", "val", "test")}
     all_ids = set(df["exam_id"]) - set(df.attrs["zero_exam_ids"])
-    assert sorted(sum(ids.values(), [])) == sorted(all_ids)
+    assert sorted(i for split_ids in ids.values() for i in split_ids) == sorted(all_ids)
     p = {s: patients_of(dm, s, df) for s in ids}
     assert not (p["train"] & p["val"] or p["train"] & p["test"] or p["val"] & p["test"])
     assert 8 <= len(ids["val"]) <= 16 and 8 <= len(ids["test"]) <= 16
@@ -96,7 +96,7 @@ def test_datamodule_patient_split_loaders_and_labels(code15):
     assert loader_ids_and_check(dm.predict_dataloader()) == ids["test"]
     assert sorted(loader_ids_and_check(dm.train_dataloader())) == sorted(ids["train"])
     csv = df.set_index("exam_id")
-    x, y = dm.dataset("test")[0]
+    _, y = dm.dataset("test")[0]
     np.testing.assert_array_equal(y.numpy(), csv.loc[ids["test"][0], list(CLASSES)].to_numpy(float))
     # same seed, same split; another seed, another split
     again = ECGDataModule(root, val_fraction=0.2, test_fraction=0.2, seed=7)
@@ -211,7 +211,7 @@ def fake_synthetic(monkeypatch):
 
 
 def test_synthetic_materializes_once_and_reuses_the_cache(fake_synthetic, tmp_path):
-    kwargs = dict(n=30, seed=2, generator={"prevalence": 0.2}, cache_dir=tmp_path, batch_size=8)
+    kwargs = {"n": 30, "seed": 2, "generator": {"prevalence": 0.2}, "cache_dir": tmp_path, "batch_size": 8}
     dm = SyntheticDataModule(**kwargs)
     dm.prepare_data()
     dm.setup("fit")
@@ -272,7 +272,8 @@ def test_data_configs_instantiate_our_classes(code15, tmp_path, fake_synthetic):
 
 def test_synthetic_real_generator_materialized_equals_on_the_fly(tmp_path):
     pytest.importorskip("ecglit.data.synthetic")
-    common = dict(n=40, seed=3, cache_dir=tmp_path, batch_size=8, progress=False, generator_workers=1)
+    common = {"n": 40, "seed": 3, "cache_dir": tmp_path, "batch_size": 8, "progress": False,
+              "generator_workers": 1}
     stored = SyntheticDataModule(**common)
     stored.prepare_data()
     stored.setup("fit")

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import chi2
+from test_evaluation_task import compose_evaluate
 
 from ecglit.constants import CLASSES, PAPER_THRESHOLDS
+from ecglit.evaluation.task import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO.parent / "shared" / "reference" / "code-test"
@@ -43,13 +45,11 @@ pytestmark = pytest.mark.skipif(not REF.is_dir(), reason=f"paper reference files
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
-    """The command a user types, in a subprocess (W&B disabled by conftest's environment)."""
+    """`python evaluate.py report=ribeiro2020 hydra.run.dir=...`, composed and run in this process (the
+    default logger, W&B, is disabled by conftest's environment). The slow test below runs the command itself."""
     out = tmp_path_factory.mktemp("ribeiro") / "run"
-    cmd = [sys.executable, "evaluate.py", "report=ribeiro2020", f"hydra.run.dir={out}",
-           f"report.reference_dir={REF}"]
-    proc = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, HYDRA_FULL_ERROR="1"), capture_output=True,
-                          text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = evaluate(compose_evaluate(["report=ribeiro2020", f"report.reference_dir={REF}"], out))
+    assert result.selected == "seed_1"
     return out
 
 
@@ -206,7 +206,8 @@ def test_confusion_matrices_report_and_figures_are_written(run_dir):
 
 @pytest.mark.slow
 def test_offline_wandb_run_holds_the_tables_and_figures(tmp_path):
-    """Default logger (W&B offline), in a network namespace without network when the OS allows it."""
+    """The command as a user types it, with the default logger (W&B offline) in a network namespace without
+    network when the OS allows it: Table 2 is reproduced and the W&B run holds every table and figure."""
     import shutil
 
     out = tmp_path / "run"
@@ -218,6 +219,7 @@ def test_offline_wandb_run_holds_the_tables_and_figures(tmp_path):
            f"report.reference_dir={REF}"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    test_table2_reproduces_the_published_numbers(out)
     (run,) = (out / "wandb").glob("offline-run-*")
     media = run / "files" / "media"
     tables = {p.name.split("_0_")[0] for p in (media / "table" / "eval").glob("*.table.json")}

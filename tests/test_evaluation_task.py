@@ -193,3 +193,18 @@ def test_wandb_gets_tables_figures_and_scalars_in_one_step(tmp_path):
     assert isinstance(payload["eval/figures/bootstrap_f1"], wandb.Image)
     assert 0.0 <= payload["eval/DNN/f1/macro"] <= 1.0
     assert logger.params == {"report": {"select": "median"}}
+
+
+def test_cli_reports_bad_input_in_one_line(files, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "gold_bad.csv"
+    pd.read_csv(files["gold"]).replace({1: 7}).to_csv(bad, index=False)
+    proc = subprocess.run([sys.executable, "evaluate.py", f"report.labels={bad}", "logger=none",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=dict(os.environ),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1
+    assert "DataError:" in proc.stderr and "gold_bad.csv [row" in proc.stderr and "must be 0 or 1" in proc.stderr
+    assert "Traceback" not in proc.stderr

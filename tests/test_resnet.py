@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,11 @@ def test_same_padding_follows_tensorflow(in_len: int, k: int, stride: int) -> No
     out = conv(x)
     assert out.shape[-1] == math.ceil(in_len / stride) == conv.out_length
     torch.testing.assert_close(out, reference, rtol=0, atol=1e-12)
+    if stride == 1:  # PyTorch's own 'same' (stride 1 only) puts the extra sample on the right too
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "even kernel ... zero-padded copy"
+            torch_same = F.conv1d(x, conv.weight, conv.bias, padding="same")
+        torch.testing.assert_close(out, torch_same, rtol=0, atol=1e-12)
 
 
 def test_paper_kernel_pads_seven_left_eight_right_then_six_six(paper: ResNet1d) -> None:

@@ -64,7 +64,7 @@ def _check_policy(name: str, value: str) -> None:
 
 def _check_duplicates(scan: ShardScan, keep: np.ndarray) -> None:
     ids = scan.exam_id[keep]
-    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1]
         pos = np.flatnonzero(keep)[ids == dup[0]][:2]

@@ -174,9 +174,9 @@ class ECGDataModule(pl.LightningDataModule):
         return np.asarray(self.dataset(split).exam_ids)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        kwargs: dict[str, Any] = dict(batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-                                      pin_memory=self.pin_memory, drop_last=self.drop_last and shuffle,
-                                      collate_fn=collate_stacked)
+        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "shuffle": shuffle,
+                                  "num_workers": self.num_workers, "pin_memory": self.pin_memory,
+                                  "drop_last": self.drop_last and shuffle, "collate_fn": collate_stacked}
         if self.num_workers > 0:
             kwargs.update(persistent_workers=self.persistent_workers,
                           multiprocessing_context=self.multiprocessing_context)

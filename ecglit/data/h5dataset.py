@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -77,10 +78,8 @@ class H5RowsDataset(Dataset):
 
     def close(self) -> None:
         for f, _ in self._handles.values():
-            try:
+            with contextlib.suppress(Exception):  # already closed, or the interpreter is shutting down
                 f.close()
-            except Exception:  # already closed or interpreter shutting down
-                pass
         self._handles = {}
 
     def __getstate__(self) -> dict[str, Any]:

@@ -159,6 +159,7 @@ def scan_shards(root: str | Path, cache_dir: str | Path | None = None, use_cache
     ids, zeros, bad, shard_of, rows = [], [], [], [], []
     for k, path in enumerate(shards):
         exam_id, all_zero, non_finite = _scan_one(path, chunk_rows)
+        log.info("scanned %s: %d rows (%d/%d shards)", path.name, len(exam_id), k + 1, len(shards))
         ids.append(exam_id)
         zeros.append(all_zero)
         bad.append(non_finite)

@@ -42,10 +42,13 @@ def split_by_patient(patient_ids: np.ndarray, val_fraction: float, test_fraction
     patients, inverse, sizes = np.unique(patient_ids, return_inverse=True, return_counts=True)
     order = np.random.default_rng(seed).permutation(len(patients))
     cum = np.cumsum(sizes[order])  # exams covered after taking each patient in order
-    n_test = int(np.searchsorted(cum, test_fraction * n - 1e-9)) + 1 if test_fraction > 0 else 0
-    n_val_end = int(np.searchsorted(cum, (test_fraction + val_fraction) * n - 1e-9)) + 1 \
-        if val_fraction > 0 else n_test
-    n_val_end = max(n_val_end, n_test)
+
+    def patients_to_cover(fraction: float) -> int:
+        # Fewest patients (in order) holding at least ``fraction`` of the exams; none for fraction 0.
+        return int(np.searchsorted(cum, fraction * n - 1e-9)) + 1 if fraction > 0 else 0
+
+    n_test = patients_to_cover(test_fraction)
+    n_val_end = max(n_test, patients_to_cover(test_fraction + val_fraction) if val_fraction > 0 else 0)
     which = np.empty(len(patients), np.int8)  # 0 train, 1 val, 2 test
     which[order[:n_test]] = 2
     which[order[n_test:n_val_end]] = 1
@@ -60,8 +63,8 @@ def split_last_rows(n: int, val_fraction: float, test_fraction: float = 0.0) -> 
     Row order is the index order (shards in part order, rows in stored order). Patients may straddle.
     """
     check_fractions(val_fraction, test_fraction)
-    n_val = int(round(val_fraction * n))
-    n_test = int(round(test_fraction * n))
+    n_val = round(val_fraction * n)
+    n_test = round(test_fraction * n)
     rows = np.arange(n)
     return Split(train=rows[: n - n_val - n_test], val=rows[n - n_val:], test=rows[n - n_val - n_test: n - n_val])
 

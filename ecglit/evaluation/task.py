@@ -42,7 +42,10 @@ def named_paths(spec: Any, what: str) -> dict[str, Path]:
 
 
 def _thresholds(value: Any, n_classes: int) -> np.ndarray:
-    thresholds = np.asarray(OmegaConf.to_object(value) if OmegaConf.is_config(value) else value, dtype=float)
+    try:
+        thresholds = np.asarray(OmegaConf.to_object(value) if OmegaConf.is_config(value) else value, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"report.thresholds must be {n_classes} numbers in [0, 1], got {value!r}") from err
     if thresholds.shape != (n_classes,) or not np.all((thresholds >= 0) & (thresholds <= 1)):
         raise ConfigError(f"report.thresholds must be {n_classes} numbers in [0, 1], got {thresholds.tolist()}")
     return thresholds

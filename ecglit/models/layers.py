@@ -2,9 +2,10 @@
 
 TensorFlow pads asymmetrically when the total padding is odd: the extra sample goes on the right.
 For kernel 16 at stride 1 that is 7 left / 8 right; at stride 4 on a length divisible by 4 it is 6 / 6.
-PyTorch's `padding='same'` refuses strides > 1 and its padding arithmetic differs, so the pads are
-computed here once, at construction, from the (known) input length: forward then has no shape logic
-at all, which keeps the modules trivially traceable and exportable.
+PyTorch's `padding='same'` agrees at stride 1 (it also puts the extra sample on the right) but refuses
+strides > 1, which every unit's second conv needs. So the pads are computed here once, at construction,
+from the (known) input length: forward has no shape logic at all, which keeps the modules trivially
+traceable and exportable.
 """
 
 from __future__ import annotations

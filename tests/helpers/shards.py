@@ -37,7 +37,7 @@ def exam_tracing(exam_id: int, labels: Sequence[float]) -> np.ndarray:
 
 def decode_exam_id(x: np.ndarray | object) -> int:
     """exam_id encoded in a channels-first (12, 4096) tracing (see the module docstring)."""
-    return int(round(float(np.asarray(x)[0, 0])))
+    return round(float(np.asarray(x)[0, 0]))
 
 
 def decode_labels(x: np.ndarray | object) -> np.ndarray:

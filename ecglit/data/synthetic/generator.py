@@ -22,7 +22,7 @@ from ecglit.data.synthetic.labels import clinical_labels, heart_rate_bpm, noisy_
 from ecglit.data.synthetic.morphology import Waves, beat_waves, r_peak_offset_s
 from ecglit.data.synthetic.noise import NoisePlan, draw_noise_plan, render_noise
 from ecglit.data.synthetic.render import DOWER, assemble, project, render_vcg
-from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, beat_train
+from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, beat_train
 from ecglit.data.synthetic.sampling import AF, sample_params
 from ecglit.errors import ConfigError
 
@@ -68,7 +68,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     _check_seed_index(seed, index)
     rng = np.random.default_rng([int(seed), int(index), MORPHOLOGY_STREAM])
     p = sample_params(rng, cfg)
-    train = beat_train(rng, p)
+    train = beat_train(rng, p, r_peak_offset_s(p, KIND_SINUS))
     waves = beat_waves(rng, p, train)
     length = int(round(p.record_seconds * SAMPLE_RATE))
     pad = (N_SAMPLES - length) // 2
@@ -81,7 +81,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
 
     r_peaks = train.onsets + np.array([r_peak_offset_s(p, k) for k in train.kinds])
     in_window = (r_peaks >= 0.0) & (r_peaks < p.record_seconds)
-    hr = heart_rate_bpm(r_peaks[in_window])
+    hr = heart_rate_bpm(r_peaks, train.kinds, p.record_seconds)
     clean = clinical_labels(p.rhythm, hr, p.pr_ms, p.qrs_ms, p.ventricular_conduction, cfg)
     labels = noisy_labels(clean, int(seed), int(index), cfg)
     kinds = train.kinds[in_window]
@@ -96,6 +96,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
         "has_pac": bool((kinds == KIND_PAC).any()), "has_pvc": bool((kinds == KIND_PVC).any()),
         "n_beats": int(in_window.sum()),
         "r_peak_samples": [int(round(t * SAMPLE_RATE)) + pad for t in r_peaks[in_window]],
+        "qrs_onset_samples": [int(round(t * SAMPLE_RATE)) + pad for t in train.onsets[in_window]],
         "beat_kinds": ["sinus" if k == 0 else ("pac" if k == KIND_PAC else "pvc") for k in kinds],
         "distractors": list(p.distractors),
         "clean_labels": {c: int(v) for c, v in zip(CLASSES, clean)},

@@ -2,7 +2,8 @@
 
 Rules (thresholds from SyntheticConfig): SB = sinus and HR < sb_max_bpm; ST = sinus and HR >
 st_min_bpm; 1dAVb = sinus and PR > pr_max_ms; RBBB / LBBB = that bundle-branch morphology and QRS >=
-qrs_min_ms; AF = atrial fibrillation. HR is measured from the RR intervals inside the recorded window.
+qrs_min_ms; AF = atrial fibrillation. HR is measured from the RR intervals inside the recorded window
+(NN intervals: those touching a premature beat are left out).
 SB, ST and 1dAVb need sinus rhythm, and one exam has one ventricular conduction pattern, so the
 exclusions (SB/ST/1dAVb vs AF, SB vs ST, RBBB vs LBBB) hold by construction.
 """
@@ -13,16 +14,22 @@ import numpy as np
 
 from ecglit.constants import CLASSES
 from ecglit.data.synthetic.config import SyntheticConfig
+from ecglit.data.synthetic.rhythm import normal_intervals
 from ecglit.data.synthetic.sampling import AF, SINUS, VC_LBBB, VC_RBBB
 
 LABEL_NOISE_STREAM = 1  # generator stream for label noise, separate so it never changes the signal
 
 
-def heart_rate_bpm(r_peaks_s: np.ndarray) -> float:
-    """Mean heart rate from the RR intervals between the R peaks inside the window."""
-    if len(r_peaks_s) < 2:
+def heart_rate_bpm(r_peaks_s: np.ndarray, kinds: np.ndarray, record_s: float) -> float:
+    """Heart rate from the RR intervals inside the window: 60 / mean NN interval (intervals touching a
+    premature beat are left out, as in a clinical rate measurement); all intervals if none is left."""
+    rr = normal_intervals(r_peaks_s, kinds, record_s)
+    if len(rr) == 0:
+        inside = r_peaks_s[(r_peaks_s >= 0.0) & (r_peaks_s < record_s)]
+        rr = np.diff(inside)
+    if len(rr) == 0:
         return float("nan")
-    return float(60.0 * (len(r_peaks_s) - 1) / (r_peaks_s[-1] - r_peaks_s[0]))
+    return float(60.0 / rr.mean())
 
 
 def clinical_labels(rhythm: str, hr_bpm: float, pr_ms: float, qrs_ms: float, ventricular_conduction: str,

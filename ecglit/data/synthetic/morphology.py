@@ -48,12 +48,12 @@ def _qrs_rows(p: ExamParams) -> list:
     d = p.qrs_ms
     if p.ventricular_conduction == VC_LBBB:
         # No septal q; a small leftward start, then two broad leftward-posterior lobes whose dip makes
-        # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Leftward axis more often.
-        y = 0.35 * p.axis_tilt - 0.1
+        # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Frontal axis normal to leftward.
+        y = 0.35 * p.axis_tilt
         lobe = (0.70, y, 0.65)
         return [(0.12 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
-                (0.30 * d, d / 7, 1.05, lobe),
-                (0.68 * d, d / 7, 1.15, lobe)]
+                (0.30 * d, d / 7, 1.45, lobe),
+                (0.68 * d, d / 7, 1.55, lobe)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
@@ -61,23 +61,23 @@ def _qrs_rows(p: ExamParams) -> list:
         sig_r = max(d - 75.0, 15.0) / 4.5
         amp_r = 0.45 + 0.45 * _rbbb_weight(d)  # incomplete RBBB: the same R', smaller
         return [(14 * s, 6 * s, 0.15, (-0.6, 0.2, -0.8)),
-                (40 * s, 10 * s, 1.5, (0.7, 0.65, 0.3)),
+                (40 * s, 10 * s, 1.6, (0.62, 0.78, 0.25)),
                 (62 * s, 9 * s, 0.3, (-0.45, -0.6, 0.65)),
                 (d - EXTENT * sig_r, sig_r, amp_r, (-0.55, 0.05, -0.85))]
     s = d / 90.0  # normal, or IVCD: the normal sequence slowed down uniformly
     return [(14 * s, 6 * s, 0.15, (-0.6, 0.2, -0.8)),
-            (40 * s, 10 * s, 1.6, (0.7, 0.65, 0.3)),
+            (40 * s, 10 * s, 1.75, (0.62, 0.78, 0.25)),
             (66 * s, 9 * s, 0.45, (-0.45, -0.6, 0.65))]
 
 
 def _t_rows(p: ExamParams) -> tuple[list, float]:
     """T waves relative to the T peak, and the extra QT (ms) added by a wide QRS."""
     a = p.t_amp
-    direction: tuple[float, float, float] = (0.75, 0.45, -0.45)
+    direction: tuple[float, float, float] = (0.65, 0.6, -0.45)
     rows = []
     if p.ventricular_conduction == VC_LBBB:
         # Secondary ST-T opposite to the QRS; the ST deviation starts clear of the J point.
-        direction = (-0.70, -(0.35 * p.axis_tilt - 0.1), -0.65)
+        direction = (-0.70, -0.35 * p.axis_tilt, -0.65)
         a *= 1.3
         rows.append((p.qrs_ms + 110.0, 35.0, 0.18, direction))  # placed relative to QRS onset below
     elif p.ventricular_conduction == VC_RBBB:

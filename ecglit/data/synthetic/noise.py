@@ -21,6 +21,8 @@ from ecglit.constants import N_SAMPLES, SAMPLE_RATE
 N_ELECTRODES = 9  # RA, LA, LL, C1..C6
 N_WANDER = 5
 WANDER_MV = 0.05       # std of each electrode's wander sinusoid coefficient at noise level 1
+# Limb electrodes (RA, LA, LL) move with the limbs and wander more than the chest electrodes.
+WANDER_ELECTRODE_SCALE = np.array([1.6, 1.6, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 MEASUREMENT_MV = 0.003  # amplifier noise floor, present whenever noise is on
 MAINS_HZ = 60.0  # Brazil
 
@@ -61,7 +63,7 @@ def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float) -> N
     wander_hz = np.concatenate([[rng.uniform(0.005, 0.05), resp_hz], rng.uniform(0.05, 0.6, N_WANDER - 2)])
     wander_phase = rng.uniform(0.0, 2 * np.pi, N_WANDER)
     wander_sd = WANDER_MV * level * (3.0 if rng.random() < 0.05 else 1.0)  # rare large-wander mode
-    wander_mix = rng.normal(0.0, wander_sd, (N_ELECTRODES, N_WANDER))
+    wander_mix = rng.normal(0.0, wander_sd, (N_ELECTRODES, N_WANDER)) * WANDER_ELECTRODE_SCALE[:, None]
     if rng.random() < 0.4:
         amp = level * rng.uniform(0.005, 0.04) * rng.uniform(0.5, 1.5, N_ELECTRODES)
         phase = rng.uniform(0.0, 2 * np.pi) + rng.normal(0.0, 0.3, N_ELECTRODES)

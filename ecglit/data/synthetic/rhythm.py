@@ -35,7 +35,17 @@ def _premature_slots(rng: np.random.Generator, onsets: np.ndarray, record_s: flo
     return sorted(int(candidates[p]) for p in picks)
 
 
-def beat_train(rng: np.random.Generator, p: ExamParams) -> BeatTrain:
+def normal_intervals(r_peaks_s: np.ndarray, kinds: np.ndarray, record_s: float) -> np.ndarray:
+    """RR intervals inside the window between two consecutive non-ectopic beats (clinical NN intervals:
+    rate is measured without the premature beats and their pauses)."""
+    inside = (r_peaks_s >= 0.0) & (r_peaks_s < record_s)
+    ok = inside & (kinds == KIND_SINUS)
+    pair = ok[1:] & ok[:-1]
+    return np.diff(r_peaks_s)[pair]
+
+
+def beat_train(rng: np.random.Generator, p: ExamParams, r_offset_s: float) -> BeatTrain:
+    """Beats of one exam; ``r_offset_s`` (QRS onset -> R peak) places the R peaks used for the rate."""
     rr0 = 60.0 / p.rate_bpm
     start = -1.0 - rng.uniform(0.0, rr0)
     n = int(np.ceil((p.record_seconds + 1.8 + rr0) / (rr0 * 0.7))) + 2
@@ -69,6 +79,17 @@ def beat_train(rng: np.random.Generator, p: ExamParams) -> BeatTrain:
             kinds[j] = KIND_PAC
             taken.update((j - 1, j, j + 1))
     onsets = start + np.concatenate([[0.0], np.cumsum(rr[1:])])
+    if p.rhythm != AF:
+        # Time-warp the train (by ~1-3 %) so that the sinus rate realised inside the window is the
+        # sampled one: respiratory modulation over a short window would otherwise push borderline
+        # rates across the label threshold and break the configured prevalence.
+        for _ in range(6):
+            nn = normal_intervals(onsets + r_offset_s, kinds, p.record_seconds)
+            if len(nn) == 0 or abs(nn.mean() - rr0) < 1e-9:
+                break
+            centre = p.record_seconds / 2  # warp about the window centre: edge beats move least
+            onsets = centre + (onsets - centre) * (rr0 / nn.mean())
+        rr = np.concatenate([[rr[0]], np.diff(onsets)])
     rr_prev = np.concatenate([[rr0], rr[1:]])
     keep = onsets < p.record_seconds + 0.5
     return BeatTrain(onsets=onsets[keep], rr_prev=rr_prev[keep], kinds=kinds[keep])
