@@ -64,7 +64,9 @@ def build_ecg(
         heart += f_wave_mv * np.sin(phase)[:, None] * _unit((-0.3, 0.2, -0.9))
     eight = heart @ LEAD_MATRIX.T + noise_mv * rng.standard_normal((n, 8))
     lead1, lead2 = eight[:, 0], eight[:, 1]
-    limb = np.stack([lead1, lead2, lead2 - lead1, -(lead1 + lead2) / 2, lead1 - lead2 / 2, lead2 - lead1 / 2], 1)
+    limb = np.stack(
+        [lead1, lead2, lead2 - lead1, -(lead1 + lead2) / 2, lead1 - lead2 / 2, lead2 - lead1 / 2], axis=1
+    )
     ecg = np.concatenate([limb, eight[:, 2:]], axis=1)
     ecg = np.pad(ecg, ((pad, pad), (0, 0)))
     return ecg.astype(np.float32), np.round(onsets * FS).astype(int) + pad

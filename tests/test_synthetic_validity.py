@@ -21,16 +21,20 @@ Point 3 (leakage audit): the nuisance variables alone do not predict any label (
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torchmetrics.classification import MultilabelAUROC
 
 from ecglit.constants import CLASSES
 from ecglit.data.synthetic import SyntheticConfig, generate_batch
@@ -41,7 +45,9 @@ POOL_SEED, POOL_SIZE, CHUNK = 2024, 800, 100
 ENRICHED = {"prevalence": {"1dAVb": 0.35, "RBBB": 0.35, "LBBB": 0.35, "SB": 0.3, "ST": 0.3, "AF": 0.3}}
 NUISANCES = ("record_seconds", "noise_level", "gain", "pad_left", "has_pac", "has_pvc")
 LEAK_SEED, LEAK_SIZE = 4048, 2000
-META_COLUMNS = ("hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "rhythm", "ventricular_conduction", "has_pac", "has_pvc")
+META_COLUMNS = (
+    "hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "rhythm", "ventricular_conduction", "has_pac", "has_pvc",
+)
 
 
 def _measured_pool(seed: int, size: int, config: SyntheticConfig) -> pd.DataFrame:
@@ -143,7 +149,8 @@ def nuisance_aurocs(seed: int = LEAK_SEED, size: int = LEAK_SIZE) -> pd.Series:
     """Cross-validated AUROC per class of a logistic regression on the nuisance variables alone."""
     metas, labels = [], []
     for start in range(0, size, CHUNK):
-        _, _, clean, meta = generate_batch(seed, np.arange(start, min(start + CHUNK, size)), SyntheticConfig())
+        indices = np.arange(start, min(start + CHUNK, size))
+        _, _, clean, meta = generate_batch(seed, indices, SyntheticConfig())
         metas += meta
         labels.append(clean)
     x = pd.DataFrame(metas)[list(NUISANCES)].astype(float).to_numpy()
@@ -209,3 +216,77 @@ def test_synthetic_vs_real_comparison_on_a_few_records() -> None:
     assert row["n_synthetic"] == 12 and row["n_real"] == 3
     assert row["ratio"] == pytest.approx(synth["hr_bpm"].median() / real["hr_bpm"].median())
     assert set(out["group"]) == {"all", "none of the six", *CLASSES}
+
+
+# ---------------------------------------------------------------- acceptance 4: learnability
+LEARN_TRAIN, LEARN_TEST, LEARN_EPOCHS, LEARN_BATCH = 4000, 1000, 4, 64
+
+
+def _exams(seed: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for start in range(0, n, CHUNK):
+        x, y, _, _ = generate_batch(seed, np.arange(start, min(start + CHUNK, n)), SyntheticConfig())
+        xs.append(torch.from_numpy(x).transpose(1, 2).to(torch.float16))  # half the memory
+        ys.append(torch.from_numpy(y))
+    return torch.cat(xs), torch.cat(ys)
+
+
+class TinyCNN(nn.Module):
+    """8 strided conv blocks (4096 -> 16 samples, receptive field about 4 s) + mean/max pooling."""
+
+    def __init__(self, channels: tuple[int, ...] = (32, 32, 48, 48, 64, 64, 96, 96)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip((12, *channels[:-1]), channels):
+            conv = nn.Conv1d(c_in, c_out, 7, stride=2, padding=3, bias=False)
+            layers += [conv, nn.BatchNorm1d(c_out), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(2 * channels[-1], 64), nn.ReLU(), nn.Linear(64, len(CLASSES)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x * 0.1)  # 1e-4 V -> mV
+        return self.head(torch.cat([h.mean(-1), h.amax(-1)], dim=1))
+
+
+def _train_and_score(
+    x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor
+) -> torch.Tensor:
+    """Train TinyCNN on (x, y) for LEARN_EPOCHS on CPU; per-class AUROC on the test exams."""
+    torch.manual_seed(0)
+    net = TinyCNN()
+    steps = LEARN_EPOCHS * (len(x) // LEARN_BATCH)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    loss_fn = nn.BCEWithLogitsLoss()
+    net.train()
+    for _ in range(LEARN_EPOCHS):
+        order = torch.randperm(len(x))
+        for b in range(len(x) // LEARN_BATCH):
+            idx = order[b * LEARN_BATCH : (b + 1) * LEARN_BATCH]
+            loss = loss_fn(net(x[idx].float()), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+    net.eval()
+    with torch.no_grad():
+        logits = [net(x_test[i : i + 200].float()) for i in range(0, len(x_test), 200)]
+    probs = torch.sigmoid(torch.cat(logits))
+    return MultilabelAUROC(num_labels=len(CLASSES), average=None)(probs, y_test.int())
+
+
+@pytest.mark.slow
+def test_a_small_cnn_learns_the_labels_and_not_permuted_ones() -> None:
+    started = time.time()
+    x, y = _exams(101, LEARN_TRAIN)
+    x_test, y_test = _exams(202, LEARN_TEST)  # another seed
+    auroc = _train_and_score(x, y, x_test, y_test)
+    trained = time.time()
+    permuted = _train_and_score(x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))],
+                                x_test, y_test)
+    print(f"\nlearnability: macro AUROC {auroc.mean():.3f} per class "
+          f"{dict(zip(CLASSES, auroc.round(decimals=3).tolist()))} in {trained - started:.0f} s; "
+          f"permuted labels macro {permuted.mean():.3f} per class "
+          f"{dict(zip(CLASSES, permuted.round(decimals=3).tolist()))} in {time.time() - trained:.0f} s")
+    assert auroc.mean() > 0.9
+    assert permuted.mean() <= 0.6 and permuted.max() <= 0.65

@@ -11,10 +11,12 @@ The method follows the AHA advice to prefer *global* intervals (Kligfield et al.
    Ectopic beats and noise average out of it.
 4. On the median beat's spatial velocity: QRS onset/offset are where it crosses 8 % of the QRS peak
    above the isoelectric floor (gaps shorter than 20 ms bridged); P onset is the start of the last
-   lobe above 25 % of the largest activity found 20-420 ms before QRS onset.
+   lobe above 25 % of the largest activity between the previous QRS and 20 ms before QRS onset
+   (at most 420 ms before it); a lobe too long for a P wave is cut at its deepest valley.
 5. Whether a repeating P wave exists is measured as ``p_consistency``: the median correlation of
-   each beat's pre-QRS segment with the median of the other beats. A repeating P wave correlates
-   (about 0.6-1 depending on noise); fibrillatory waves and noise do not (about 0).
+   each beat's TQ segment (after the previous T wave, before the QRS) with the mean of the other
+   beats'. A repeating P wave correlates (about 0.8-1, lower with noise); fibrillatory waves and
+   noise do not (about 0-0.4). ``af_rule`` combines it with the RR irregularity.
 
 Units do not matter (every threshold is relative), so millivolts, microvolts or ecglit's 1e-4 V
 work alike. Known limits: at high rates the P wave merges with the preceding T wave and the PR found
@@ -25,6 +27,7 @@ extent, because their tails still carry more than 8 % of the peak spatial veloci
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -80,8 +83,9 @@ def measure_intervals(
     Returns:
         dict with ``hr_bpm`` (60 / mean RR), ``rr_cv`` (std/mean of RR), ``rr_irregularity``
         (median |successive RR difference| / median RR; ectopic beats barely move it),
-        ``pr_ms`` (NaN when no repeating P wave), ``qrs_ms``, ``p_consistency`` (0-1, see module
-        doc), ``n_beats`` and ``r_peaks`` (sample indices into ``signal_``). Values that cannot be
+        ``pr_ms`` (NaN when no repeating P wave, or AF by :func:`af_rule`), ``qrs_ms``,
+        ``p_consistency`` (0-1, see module doc; 0 when no T-free room is left at fast rates),
+        ``n_beats`` and ``r_peaks`` (sample indices into ``signal_``). Values that cannot be
         measured (too short, flat, fewer than 2 beats) are NaN.
     """
     x = _check_signal(signal_, fs)
@@ -164,7 +168,7 @@ def detect_qrs(velocity: np.ndarray, fs: float) -> np.ndarray:
         median_rr = float(np.median(np.diff(peaks)))
         margin = round(MIN_RR_S * fs)
         extra = []
-        for left, right in zip(peaks[:-1], peaks[1:]):
+        for left, right in itertools.pairwise(peaks):
             if right - left > SEARCHBACK_GAP * median_rr:
                 inside = candidates[(candidates > left + margin) & (candidates < right - margin)]
                 inside = inside[envelope[inside] > floor + SEARCHBACK_LEVEL * (tall - floor)]
@@ -288,10 +292,10 @@ def _tq_consistency(
 ) -> float:
     """:func:`_consistency` of the TQ segments: after the previous beat's T wave, before the QRS.
 
-    The previous T is assumed to end a Fridericia QT (QTc 450 ms, long-normal, * RR^(1/3), plus the QRS width beyond
-    100 ms) after the previous QRS onset, so that a T wave (which follows the QRS and so repeats
-    even in AF) is not taken for a repeating P wave. The segment length is the one that at least
-    half of the beats (and at least 3) offer.
+    The previous T is assumed to end a Fridericia QT (QTc 450 ms, long-normal, times RR^(1/3),
+    plus the QRS width beyond 100 ms) after the previous QRS onset, so that a T wave (which
+    follows the QRS and so repeats even in AF) is not taken for a repeating P wave. The segment
+    length is the one that at least half of the beats (and at least 3) offer.
     """
     index = np.searchsorted(peaks, positions - round(MIN_RR_S * fs / 2)) - 1
     has_previous = index >= 0

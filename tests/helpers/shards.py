@@ -9,7 +9,8 @@ exam it claims to be and that its labels were joined on exam_id:
 - samples 3..: a small exam-dependent sine, so no stored exam is all zero by accident.
 
 Use :func:`decode_exam_id` and :func:`decode_labels` on an item's ``x`` (channels first, divided by
-the input scale) to read them back.
+the input scale) to read them back. In tests: ``from helpers.shards import write_code15_fixture``
+(pytest puts tests/ on sys.path).
 """
 
 from __future__ import annotations

@@ -26,14 +26,15 @@ def showcase_config(cls: str, base: SyntheticConfig | None = None) -> SyntheticC
 def showcase_exams(seed: int = 0, base: SyntheticConfig | None = None, max_tries: int = 50
                    ) -> list[tuple[str, SyntheticExam]]:
     """[(class or "normal", exam)]: the first exam of ``seed`` under :func:`showcase_config` whose clean
-    labels are exactly that class and which was recorded for 10 s."""
+    labels are exactly that class and which was recorded for 10 s (AF: at a moderate rate)."""
     out = []
     for k, cls in enumerate((*CLASSES, "normal")):
         cfg = showcase_config(cls, base)
         for i in range(10 * k, 10 * k + max_tries):  # different start per class: varied patients
             exam = generate_exam(seed, i, cfg)
             positives = [c for c, v in zip(CLASSES, exam.clean_labels) if v]
-            if positives == ([] if cls == "normal" else [cls]) and exam.meta["record_seconds"] == 10.0:
+            readable = cls != "AF" or 60 <= exam.meta["hr_bpm"] <= 110  # irregularity and f-waves visible
+            if positives == ([] if cls == "normal" else [cls]) and exam.meta["record_seconds"] == 10.0 and readable:
                 out.append((cls, exam))
                 break
         else:

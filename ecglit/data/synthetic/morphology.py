@@ -50,7 +50,7 @@ def _qrs_rows(p: ExamParams) -> list:
         # No septal q; a small leftward start, then two broad leftward-posterior lobes whose dip makes
         # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Frontal axis normal to leftward.
         y = 0.35 * p.axis_tilt
-        lobe = (0.70, y, 0.65)
+        lobe = (0.60, y, 0.80)
         return [(0.12 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
                 (0.30 * d, d / 7, 1.45, lobe),
                 (0.68 * d, d / 7, 1.55, lobe)]
@@ -77,7 +77,7 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
     rows = []
     if p.ventricular_conduction == VC_LBBB:
         # Secondary ST-T opposite to the QRS; the ST deviation starts clear of the J point.
-        direction = (-0.70, -0.35 * p.axis_tilt, -0.65)
+        direction = (-0.60, -0.35 * p.axis_tilt, -0.80)
         a *= 1.3
         rows.append((p.qrs_ms + 110.0, 35.0, 0.18, direction))  # placed relative to QRS onset below
     elif p.ventricular_conduction == VC_RBBB:

@@ -1,9 +1,11 @@
 """Rendering: Gaussian waves -> heart vector (batched, local windows + bincount) -> leads in 1e-4 V.
 
+Arrays are time-major, (B, N, channels), the layout of the stored exams, so nothing is transposed.
 Only I, II and V1..V6 are projected (Dower matrix); III, aVR, aVL and aVF are derived from I and II
-after scaling, so Einthoven and Goldberger hold to float32 rounding on every stored record. All
-arithmetic that mixes exams is elementwise or a per-exam bincount, so an exam rendered in a batch is
-bit-identical to the same exam rendered alone.
+in 1e-4 V, each a sum of at most two exact terms rounded once, so Einthoven and Goldberger hold to
+float32 rounding on every stored record. Arithmetic that mixes exams is elementwise, a bincount
+within each exam's own bins, or a matmul whose per-exam shape never depends on the batch, so an
+exam rendered in a batch is bit-identical to the same exam rendered alone.
 """
 
 from __future__ import annotations
@@ -24,14 +26,24 @@ DOWER = np.array([
     [1.125, 0.127, -0.086],
     [0.831, 0.076, 0.230],
 ])
-DOWER_UNITS = (DOWER * UNITS_PER_MV).astype(np.float32)  # mV heart vector -> 1e-4 V leads
+DOWER_UNITS_T = np.ascontiguousarray((DOWER * UNITS_PER_MV).T, dtype=np.float32)  # mV -> 1e-4 V leads
+AXES = np.arange(3)
+
+# (8, 12): I, II, V1..V6 -> the 12 leads. Every derived lead has at most two non-zero, exactly
+# representable coefficients (+-1, +-1/2): III = II - I, aVR = -(I + II)/2, aVL = I - II/2,
+# aVF = II - I/2, so a matmul rounds each once, exactly like the elementwise formulas.
+LEADS_FROM_INDEPENDENT = np.zeros((8, 12), np.float32)
+LEADS_FROM_INDEPENDENT[0, [0, 2, 3, 4, 5]] = [1.0, -1.0, -0.5, 1.0, -0.5]
+LEADS_FROM_INDEPENDENT[1, [1, 2, 3, 4, 5]] = [1.0, 1.0, -0.5, -0.5, 1.0]
+for _k in range(6):
+    LEADS_FROM_INDEPENDENT[2 + _k, 6 + _k] = 1.0
 WINDOW_SIGMAS = 4.0  # exp(-8) = 3e-4 of the peak is dropped at the window edge
 # Gaussians are evaluated on local windows; width groups keep the windows short for narrow waves.
 SIGMA_GROUPS_S = (0.004, 0.007, 0.011, 0.016, 0.024, 0.036, 0.052, 0.075)
 
 
 def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
-    """Heart vectors (B, 3, N) float32 in mV over each exam's 4096-sample frame.
+    """Heart vectors (B, N, 3) float32 in mV over each exam's 4096-sample frame.
 
     Windows are clipped to the exam's frame; what falls on the frame edges lies in the padding,
     which :func:`assemble` sets to zero.
@@ -45,8 +57,7 @@ def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
     group = np.searchsorted(np.array(SIGMA_GROUPS_S) * SAMPLE_RATE, sigma)
     if group.max(initial=0) >= len(SIGMA_GROUPS_S):
         raise ValueError(f"wave width {sigma.max() / SAMPLE_RATE:.3f} s exceeds the renderer's widest window")
-    targets: list[np.ndarray] = []
-    weights: list[list[np.ndarray]] = [[], [], []]
+    targets, weights = [], []
     for g, sigma_max in enumerate(SIGMA_GROUPS_S):
         sel = group == g
         if not sel.any():
@@ -57,35 +68,21 @@ def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
         z = (np.arange(-half, half + 1, dtype=np.float32)[None, :] - frac[:, None]) / sigma[sel, None]
         kernel = np.exp(np.float32(-0.5) * z * z)
         idx = np.clip(start[:, None] + np.arange(-half, half + 1)[None, :], 0, N_SAMPLES - 1)
-        targets.append((idx + offset[sel, None]).ravel())
-        for axis in range(3):
-            weights[axis].append((kernel * vec[sel, axis, None]).ravel())
-    target = np.concatenate(targets)
-    out = np.empty((n_exams, 3, N_SAMPLES), np.float32)
-    for axis in range(3):
-        acc = np.bincount(target, np.concatenate(weights[axis]), minlength=n_exams * N_SAMPLES)
-        out[:, axis] = acc.reshape(n_exams, N_SAMPLES)
-    return out
+        targets.append((((idx + offset[sel, None]) * 3)[:, :, None] + AXES).ravel())
+        weights.append((kernel[:, :, None] * vec[sel][:, None, :]).ravel())
+    acc = np.bincount(np.concatenate(targets), np.concatenate(weights), minlength=n_exams * N_SAMPLES * 3)
+    return acc.astype(np.float32).reshape(n_exams, N_SAMPLES, 3)
 
 
 def project(vcg: np.ndarray) -> np.ndarray:
-    """(B, 3, N) heart vector in mV -> (B, 8, N) float32 leads I, II, V1..V6 in 1e-4 V (same matmul per exam)."""
-    return np.matmul(DOWER_UNITS, vcg)
+    """(B, N, 3) heart vector in mV -> (B, N, 8) float32 leads I, II, V1..V6 in 1e-4 V."""
+    return np.matmul(vcg, DOWER_UNITS_T)
 
 
 def assemble(leads8: np.ndarray, pads: list[int], lengths: list[int]) -> np.ndarray:
-    """(B, 8, N) in 1e-4 V -> (B, N, 12) float32 with derived limb leads and exactly-zero padding."""
-    n_exams, _, n = leads8.shape
-    full = np.empty((n_exams, 12, n), np.float32)
-    lead_i, lead_ii = leads8[:, 0], leads8[:, 1]
-    full[:, :2] = leads8[:, :2]
-    np.subtract(lead_ii, lead_i, out=full[:, 2])                 # III = II - I
-    np.add(lead_i, lead_ii, out=full[:, 3])                      # aVR = -(I + II) / 2
-    full[:, 3] *= np.float32(-0.5)
-    np.subtract(lead_i, lead_ii * np.float32(0.5), out=full[:, 4])  # aVL = I - II / 2
-    np.subtract(lead_ii, lead_i * np.float32(0.5), out=full[:, 5])  # aVF = II - I / 2
-    full[:, 6:] = leads8[:, 2:]
+    """(B, N, 8) in 1e-4 V -> (B, N, 12) float32 with derived limb leads and exactly-zero padding."""
+    out = np.matmul(leads8, LEADS_FROM_INDEPENDENT)
     for b, (pad, length) in enumerate(zip(pads, lengths)):
-        full[b, :, :pad] = 0.0
-        full[b, :, pad + length:] = 0.0
-    return np.ascontiguousarray(full.transpose(0, 2, 1))
+        out[b, :pad] = 0.0
+        out[b, pad + length:] = 0.0
+    return out
