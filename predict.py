@@ -4,26 +4,17 @@
 conf/predict.yaml.
 """
 
-import logging
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from ecglit.errors import EcglitError
 from ecglit.inference.task import run_prediction
-
-log = logging.getLogger("predict")
+from ecglit.utils.cli import exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+@exit_on_user_error("predict.py")
 def main(cfg: DictConfig) -> None:
-    try:
-        n = run_prediction(cfg)
-    except EcglitError as e:  # a message for the user, not a traceback
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+    n = run_prediction(cfg)
     print(f"{n} prediction(s) written to {cfg.output}")
 
 

@@ -206,5 +206,5 @@ def test_cli_reports_bad_input_in_one_line(files, tmp_path):
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=dict(os.environ),
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1
-    assert "DataError:" in proc.stderr and "gold_bad.csv [row" in proc.stderr and "must be 0 or 1" in proc.stderr
+    assert "evaluate.py: error:" in proc.stderr and "gold_bad.csv [row" in proc.stderr and "must be 0 or 1" in proc.stderr
     assert "Traceback" not in proc.stderr

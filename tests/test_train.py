@@ -112,3 +112,25 @@ def test_paper_network_fast_dev_run(tmp_path):
     n_params = sum(p.numel() for p in result["module"].net.parameters() if p.requires_grad)
     assert n_params == 6_421_910
     assert "train/loss" in result["metrics"]
+
+
+@pytest.mark.parametrize("problem", ["missing_dir", "transposed"])
+def test_bad_data_gives_one_line_error_naming_the_file(tmp_path, problem):
+    import h5py
+    import numpy as np
+
+    root = tmp_path / "shards"
+    if problem == "transposed":
+        root.mkdir()
+        with h5py.File(root / "exams_part0.hdf5", "w") as f:
+            f["tracings"] = np.zeros((3, 12, 4096), np.float32)
+            f["exam_id"] = np.arange(1, 4)
+        (root / "exams.csv").write_text("exam_id,1dAVb,RBBB,LBBB,SB,AF,ST,patient_id\n")
+    cmd = [sys.executable, "train.py", "data=code15", f"data.root={root}", "logger=none",
+           f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "train.py: error:" in proc.stderr and str(root) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if problem == "transposed":
+        assert "exams_part0.hdf5" in proc.stderr and "transposed" in proc.stderr

@@ -6,26 +6,17 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
 from ecglit.data.importers.cli import run_conversion
-from ecglit.errors import EcglitError
-
-log = logging.getLogger(__name__)
+from ecglit.utils.cli import exit_on_user_error
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="convert")
+@exit_on_user_error("ecglit.data.convert")
 def main(cfg: DictConfig) -> None:
-    try:
-        report = run_conversion(cfg)
-    except EcglitError as e:  # a message for the user, not a traceback
-        log.error("%s", e)
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+    report = run_conversion(cfg)
     c = report.counts
     print(f"{c['converted'] + c['flagged']} record(s) converted into {report.n_exams} exam(s) in "
           f"{cfg.output} ({c['flagged']} flagged, {c['skipped']} skipped); see {cfg.output}/report.md")

@@ -1,12 +1,11 @@
 """ECGDataModule: CODE-15%-layout shards split into train/val/test, plus an optional external test set.
 
-Under DDP (note on ../shared/design/lightning-hydra.md pitfall 11):
-- train: Lightning injects a shuffling DistributedSampler (``use_distributed_sampler=True``, default).
-- val/test: Lightning's DistributedSampler pads each rank to the same length by repeating up to
-  ``world_size - 1`` exams, so validation metrics (and thresholds chosen on them) see those few exams
-  twice. We keep that on purpose: an unpadded sampler gives ranks different batch counts, and DDP's
-  per-forward buffer broadcast then hangs. For exact test figures run ``trainer.test`` on one device.
-- predict: Lightning uses its unrepeated sampler; ``exam_ids(split)`` is in single-process loader order.
+Under DDP (../shared/design/lightning-hydra.md pitfall 11) the loaders bring their own samplers from
+:mod:`ecglit.data.samplers`, so every exam is seen once per epoch on exactly one rank:
+- train: a shuffling DistributedSampler with drop_last (disjoint equal shares; no repeated exams).
+- val/test/predict: an unpadded sampler, so the gathered val/test epoch is exactly the split and the
+  metrics (and thresholds chosen on validation) equal single-process ones.
+``exam_ids(split)`` is in single-process loader order.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from ecglit.data.code15 import Code15Index, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
 from ecglit.data.h5dataset import collate_stacked
+from ecglit.data.samplers import train_subset, trainer_sampler
 from ecglit.data.scan import scan_shards
 from ecglit.data.splits import SplitMethod, check_fractions, make_split
 from ecglit.errors import ConfigError
@@ -54,6 +54,8 @@ class ECGDataModule(pl.LightningDataModule):
         cache_dir: where the shard-scan cache goes if the data directory is read-only.
         predict_split: which split ``predict_dataloader`` serves.
         drop_last: drop the last incomplete training batch.
+        train_fraction: train on a seeded subset of this share of the training split (``seed``; val and
+            test unchanged; smaller fractions are nested in larger ones), e.g. for learning curves.
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class ECGDataModule(pl.LightningDataModule):
         prefetch_factor: int | None = None,
         predict_split: Literal["train", "val", "test"] = "test",
         drop_last: bool = False,
+        train_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -91,6 +94,8 @@ class ECGDataModule(pl.LightningDataModule):
         if split not in ("patient", "last_rows", "random"):
             raise ConfigError(f"split must be 'patient', 'last_rows' or 'random', got {split!r}")
         check_fractions(val_fraction, 0.0 if test_root is not None else test_fraction)
+        if not 0.0 < train_fraction <= 1.0:
+            raise ConfigError(f"train_fraction must be in (0, 1], got {train_fraction}")
         self.root = None if root is None else Path(root)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
@@ -102,6 +107,7 @@ class ECGDataModule(pl.LightningDataModule):
         self.test_format, self.test_labels = test_format, test_labels
         self.missing_labels, self.non_finite = missing_labels, non_finite
         self.cache_dir, self.predict_split, self.drop_last = cache_dir, predict_split, drop_last
+        self.train_fraction = float(train_fraction)
         self.index: Code15Index | None = None
         self.datasets: dict[str, Dataset] = {}
 
@@ -150,6 +156,11 @@ class ECGDataModule(pl.LightningDataModule):
         needs_test = stage in (None, "test") or (stage == "predict" and self.predict_split == "test")
         if (needs_train or (needs_test and self.test_root is None)) and "train" not in self.datasets:
             self.datasets.update(self._build_train_val_test())
+            if self.train_fraction < 1.0:  # learning curves: a seeded part of train, val/test unchanged
+                full = len(self.datasets["train"])
+                self.datasets["train"] = train_subset(self.datasets["train"], self.train_fraction, self.seed)
+                log.info("training on %d of %d training exams (train_fraction %g)",
+                         len(self.datasets["train"]), full, self.train_fraction)
         if needs_test and self.test_root is not None and "test" not in self.datasets:
             self.datasets["test"] = self._build_external_test()
 
@@ -174,7 +185,10 @@ class ECGDataModule(pl.LightningDataModule):
         return np.asarray(self.dataset(split).exam_ids)
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "shuffle": shuffle,
+        # Under DDP: a per-rank sampler (ecglit.data.samplers) that Lightning keeps as it is.
+        sampler = trainer_sampler(dataset, self.trainer, train=shuffle)
+        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "shuffle": shuffle and sampler is None,
+                                  "sampler": sampler,
                                   "num_workers": self.num_workers, "pin_memory": self.pin_memory,
                                   "drop_last": self.drop_last and shuffle, "collate_fn": collate_stacked}
         if self.num_workers > 0:

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
-from torchmetrics import CatMetric
+from torchmetrics import CatMetric, MeanMetric
 
 from ecglit.constants import CLASSES
 from ecglit.evaluation.metrics import classification_metrics, flatten_metrics, threshold_metric_collection
@@ -69,6 +69,9 @@ class ECGClassifier(L.LightningModule):
         # Probabilities and targets of a whole val/test epoch (synced across DDP ranks on compute).
         self._probs = CatMetric()
         self._targets = CatMetric()
+        # Epoch loss as one mean over all ranks' exams (sync_dist would average per-rank means, which
+        # differs from the single-process value when ranks hold different numbers of exams).
+        self._eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.last_report: dict | None = None
 
     @property
@@ -97,8 +100,9 @@ class ECGClassifier(L.LightningModule):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch
         logits = self(x)
-        self.log(f"{stage}/loss", self.loss_fn(logits, y), on_epoch=True, prog_bar=True,
-                 batch_size=len(x), sync_dist=True)
+        self._eval_loss[stage].update(self.loss_fn(logits, y), len(x))
+        self.log(f"{stage}/loss", self._eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(x))
         self._probs.update(logits.sigmoid().float())
         self._targets.update(y.float())
 
@@ -123,8 +127,9 @@ class ECGClassifier(L.LightningModule):
         report = classification_metrics(probs.cpu(), targets.cpu(), self.thresholds.cpu(), self.class_names)
         report["thresholds"] = dict(zip(self.class_names, self.thresholds.cpu().tolist(), strict=True))
         report["n_exams"] = int(len(probs))
-        # every rank holds the gathered epoch, so no further sync is needed
-        self.log_dict(flatten_metrics(report, stage), sync_dist=False, rank_zero_only=False)
+        # every rank holds the gathered epoch and the same values: "max" over ranks is exact and keeps
+        # Lightning from warning about unsynced epoch metrics under DDP
+        self.log_dict(flatten_metrics(report, stage), sync_dist=True, reduce_fx="max")
         return report
 
     def on_validation_epoch_end(self) -> None:

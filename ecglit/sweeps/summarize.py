@@ -134,7 +134,7 @@ def markdown_table(frame: pd.DataFrame, metric: str) -> str:
         lines += ["Common overrides: " + ", ".join(f"`{k}={v}`" for k, v in common.items()), ""]
     lines += ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for _, row in frame[shown].iterrows():
-        cells = [f"{v:.4f}" if isinstance(v, float) and not float(v).is_integer() else
+        cells = [f"{v:.4g}" if isinstance(v, float) and not float(v).is_integer() else
                  ("n/a" if isinstance(v, float) and math.isnan(v) else str(v)) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     if metric in frame.columns and frame[metric].notna().any():

@@ -52,7 +52,7 @@ class _Plan:
     pad: int
     length: int
     noise: NoisePlan
-    af_leads: np.ndarray | None  # (length, 8) float32 in 1e-4 V
+    af_leads: np.ndarray | None  # (8, length) float32 in 1e-4 V
     labels: np.ndarray
     clean_labels: np.ndarray
     meta: dict[str, Any]
@@ -76,7 +76,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     if p.rhythm == AF:
         vcg_f = f_waves(rng, p.af_f0_hz, p.af_amp_mv, np.arange(length) / SAMPLE_RATE)
         gains = np.concatenate([[1.0, 1.0], PRECORDIAL_F_GAIN]) * UNITS_PER_MV
-        af_leads = np.ascontiguousarray(((DOWER * gains[:, None]).astype(np.float32) @ vcg_f).T)
+        af_leads = (DOWER * gains[:, None]).astype(np.float32) @ vcg_f
     noise = draw_noise_plan(np.random.default_rng([int(seed), int(index), NOISE_STREAM]), p.noise_level, p.resp_hz)
 
     r_peaks = train.onsets + np.array([r_peak_offset_s(p, k) for k in train.kinds])
@@ -95,8 +95,8 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
         "af_f0_hz": p.af_f0_hz, "af_amp_mv": p.af_amp_mv,
         "has_pac": bool((kinds == KIND_PAC).any()), "has_pvc": bool((kinds == KIND_PVC).any()),
         "n_beats": int(in_window.sum()),
-        "r_peak_samples": [int(round(t * SAMPLE_RATE)) + pad for t in r_peaks[in_window]],
-        "qrs_onset_samples": [int(round(t * SAMPLE_RATE)) + pad for t in train.onsets[in_window]],
+        "r_peak_samples": (np.rint(r_peaks[in_window] * SAMPLE_RATE).astype(int) + pad).tolist(),
+        "qrs_onset_samples": (np.rint(train.onsets[in_window] * SAMPLE_RATE).astype(int) + pad).tolist(),
         "beat_kinds": ["sinus" if k == 0 else ("pac" if k == KIND_PAC else "pvc") for k in kinds],
         "distractors": list(p.distractors),
         "clean_labels": {c: int(v) for c, v in zip(CLASSES, clean)},
@@ -130,7 +130,7 @@ def _render_unlimited(plans: Sequence[_Plan]) -> np.ndarray:
     leads = project(render_vcg([p.waves for p in plans], pads))
     for b, p in enumerate(plans):
         if p.af_leads is not None:
-            leads[b, p.pad:p.pad + p.length] += p.af_leads
+            leads[b, :, p.pad:p.pad + p.length] += p.af_leads
     render_noise([p.noise for p in plans], leads, UNITS_PER_MV)
     return assemble(leads, pads, lengths)
 

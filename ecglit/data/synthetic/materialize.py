@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from multiprocessing import shared_memory
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ecglit.constants import CLASSES
+from ecglit.constants import CLASSES, N_SAMPLES
 from ecglit.data.shards import ShardWriter
 from ecglit.data.synthetic.config import SyntheticConfig
 from ecglit.data.synthetic.generator import generate_batch
@@ -35,9 +36,10 @@ METADATA_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _generate_chunk(task: tuple[int, int, int, SyntheticConfig]) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+def _generate_chunk(task: tuple[int, int, int, SyntheticConfig], signals: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     seed, start, stop, cfg = task
-    signals = np.empty((stop - start, 4096, 12), np.float32)
+    signals = np.empty((stop - start, N_SAMPLES, 12), np.float32) if signals is None else signals
     labels = np.empty((stop - start, len(CLASSES)), np.float32)
     rows: list[dict[str, Any]] = []
     for b in range(start, stop, BATCH_SIZE):
@@ -50,6 +52,31 @@ def _generate_chunk(task: tuple[int, int, int, SyntheticConfig]) -> tuple[np.nda
             row.update({f"clean_{c}": v for c, v in m["clean_labels"].items()})
             rows.append(row)
     return signals, labels, rows
+
+
+def _generate_chunk_shared(task: tuple[int, int, int, SyntheticConfig]) -> tuple[str, np.ndarray, list[dict]]:
+    """Worker: generate into a new shared-memory block (the parent unlinks it), so the 200 kB per exam
+    are never pickled through a pipe."""
+    n = task[2] - task[1]
+    shm = shared_memory.SharedMemory(create=True, size=n * N_SAMPLES * 12 * 4)
+    try:
+        view = np.ndarray((n, N_SAMPLES, 12), np.float32, buffer=shm.buf)
+        _, labels, rows = _generate_chunk(task, view)
+        del view
+        return shm.name, labels, rows
+    finally:
+        shm.close()
+
+
+def _from_shared(name: str, n: int) -> Iterator[np.ndarray]:
+    shm = shared_memory.SharedMemory(name=name)
+    try:
+        view = np.ndarray((n, N_SAMPLES, 12), np.float32, buffer=shm.buf)
+        yield view
+        del view
+    finally:
+        shm.close()
+        shm.unlink()
 
 
 def demographics(seed: int, n: int, first_exam_id: int = 1) -> list[dict[str, Any]]:
@@ -89,10 +116,12 @@ def _results(tasks: list, workers: int) -> Iterator[tuple[np.ndarray, np.ndarray
         yield from map(_generate_chunk, tasks)
         return
     # fork where available (like torch's DataLoader): fast start and works from any __main__; the
-    # workers only use numpy. Chunks come back in order.
+    # workers only use numpy. Chunks come back in index order.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with multiprocessing.get_context(method).Pool(workers) as pool:
-        yield from pool.imap(_generate_chunk, tasks)
+        for task, (name, labels, rows) in zip(tasks, pool.imap(_generate_chunk_shared, tasks)):
+            for signals in _from_shared(name, task[2] - task[1]):
+                yield signals, labels, rows
 
 
 def materialize(out_dir: str | Path, n: int, seed: int, config: SyntheticConfig | None = None,

@@ -88,58 +88,58 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
     return rows + t_rows, max(0.0, p.qrs_ms - 100.0)
 
 
-def _pvc_waves(rng: np.random.Generator, scale: float) -> tuple[Waves, Waves]:
+def _pvc_rows(rng: np.random.Generator) -> tuple[list, list]:
     """A unifocal wide bizarre ventricular beat (random direction) and its discordant T."""
     u = rng.normal(size=3)
-    u /= np.linalg.norm(u)
-    u2 = u + 0.8 * rng.normal(size=3)
+    u2 = u / np.linalg.norm(u) + 0.8 * rng.normal(size=3)
     amp = rng.uniform(1.3, 2.0)
-    eye = np.eye(3)
-    qrs = Waves.of([(45.0, 22.0, amp, tuple(u)), (105.0, 18.0, 0.5 * amp, tuple(u2))], eye, scale)
-    t = Waves.of([(-30.0, 55.0, 0.45, tuple(-u)), (5.0, 35.0, 0.45, tuple(-u))], eye, scale)
+    qrs = [(45.0, 22.0, amp, tuple(u)), (105.0, 18.0, 0.5 * amp, tuple(u2))]
+    t = [(-30.0, 55.0, 0.45, tuple(-u)), (5.0, 35.0, 0.45, tuple(-u))]
     return qrs, t
+
+
+# Wave roles: where a wave is placed and on which beats it appears.
+QRS, T_WAVE, ST_DEV, P_SINUS, P_ECTOPIC, PVC_QRS, PVC_T = range(7)
+_BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS), KIND_PAC: (QRS, T_WAVE, ST_DEV, P_ECTOPIC),
+               KIND_PVC: (PVC_QRS, PVC_T)}
+_ROLE_ON_BEAT = {kind: np.isin(np.arange(7), roles) for kind, roles in _BEAT_ROLES.items()}
+PVC_T_DELAY_S = 0.06
 
 
 def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Waves:
     """All Gaussian waves of the exam, centres in seconds from the first recorded sample."""
-    rot, gain = p.rotation, p.gain
     n = len(train.onsets)
     # Per-beat amplitude: 3 % jitter and a 4 % respiratory modulation.
     beat_gain = 1.0 + 0.03 * rng.standard_normal(n) + 0.04 * np.sin(
         2 * np.pi * p.resp_hz * train.onsets + rng.uniform(0, 2 * np.pi))
-    qrs = Waves.of(_qrs_rows(p), rot, gain)
     t_rows, qt_extra = _t_rows(p)
     has_st = p.ventricular_conduction == VC_LBBB
-    st = Waves.of(t_rows[:1], rot, gain) if has_st else None
-    t = Waves.of(t_rows[1:] if has_st else t_rows, rot, gain)
     pr = p.pr_ms
-    p_sinus = Waves.of([(-pr + 35.0, 14.0, 0.7 * p.p_amp, (0.3, 0.9, -0.5)),
-                        (-pr + 60.0, 15.0, 0.8 * p.p_amp, (0.75, 0.45, 0.45))], rot, gain) if p.rhythm != AF else None
-    pvc_qrs, pvc_t = _pvc_waves(rng, gain)
-    p_ectopic = Waves.of([(-pr + 45.0, 18.0, 1.2 * p.p_amp, (0.3, -0.6, 0.2))], rot, gain) if p.rhythm != AF else None
+    pvc_qrs, pvc_t = _pvc_rows(rng)
+    table = [(QRS, r) for r in _qrs_rows(p)]
+    table += [(ST_DEV, r) for r in t_rows[:1]] if has_st else []
+    table += [(T_WAVE, r) for r in (t_rows[1:] if has_st else t_rows)]
+    if p.rhythm != AF:
+        table += [(P_SINUS, (-pr + 35.0, 14.0, 0.7 * p.p_amp, (0.3, 0.9, -0.5))),
+                  (P_SINUS, (-pr + 60.0, 15.0, 0.8 * p.p_amp, (0.75, 0.45, 0.45))),
+                  (P_ECTOPIC, (-pr + 45.0, 18.0, 1.2 * p.p_amp, (0.3, -0.6, 0.2)))]
+    table += [(PVC_QRS, r) for r in pvc_qrs] + [(PVC_T, r) for r in pvc_t]
+    role = np.array([t[0] for t in table])
+    waves = Waves.of([t[1] for t in table], p.rotation, p.gain)
 
     # QT per beat (Fridericia on the preceding RR), plus the wide-QRS extension; T peak = QT - 75 ms.
-    qt = p.qtc_ms * MS * np.cbrt(train.rr_prev) + qt_extra * MS
-    t_peak = qt - 75 * MS
+    t_peak = p.qtc_ms * MS * np.cbrt(train.rr_prev) + (qt_extra - 75.0) * MS
     centres, sigmas, vecs = [], [], []
-
-    def add(w: Waves, mask: np.ndarray, shift: np.ndarray | float = 0.0) -> None:
-        if w is None or not mask.any():
-            return
-        base = train.onsets[mask] + (shift[mask] if isinstance(shift, np.ndarray) else shift)
-        centres.append((base[:, None] + w.tau[None, :]).ravel())
-        sigmas.append(np.broadcast_to(w.sigma, (mask.sum(), len(w.sigma))).ravel())
-        vecs.append((beat_gain[mask, None, None] * w.vec[None]).reshape(-1, 3))
-
-    supra = train.kinds != KIND_PVC
-    pvc = train.kinds == KIND_PVC
-    add(qrs, supra)
-    add(t, supra, t_peak)
-    add(st, supra)
-    add(p_sinus, train.kinds == KIND_SINUS)
-    add(p_ectopic, train.kinds == KIND_PAC)
-    add(pvc_qrs, pvc)
-    add(pvc_t, pvc, t_peak + 60 * MS)
+    for kind, on_beat in _ROLE_ON_BEAT.items():
+        beats = np.flatnonzero(train.kinds == kind)
+        cols = np.flatnonzero(on_beat[role])
+        if len(beats) == 0 or len(cols) == 0:
+            continue
+        shift = (np.outer(t_peak[beats], role[cols] == T_WAVE)
+                 + np.outer(t_peak[beats] + PVC_T_DELAY_S, role[cols] == PVC_T))
+        centres.append((train.onsets[beats, None] + waves.tau[cols] + shift).ravel())
+        sigmas.append(np.tile(waves.sigma[cols], len(beats)))
+        vecs.append((beat_gain[beats, None, None] * waves.vec[cols][None]).reshape(-1, 3))
     return Waves(np.concatenate(centres), np.concatenate(sigmas), np.concatenate(vecs))
 
 

@@ -36,9 +36,9 @@ for _i in range(6):  # Vi = Ci - WCT, WCT = (RA + LA + LL) / 3
 
 _n = np.arange(N_SAMPLES)
 # sin/cos of 60 and 120 Hz on the sample grid; exam-specific phases go into the coefficients.
-MAINS_BASIS_T = np.stack([np.sin(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE), np.cos(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE),
+MAINS_BASIS = np.stack([np.sin(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE), np.cos(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE),
                         np.sin(4 * np.pi * MAINS_HZ * _n / SAMPLE_RATE),
-                        np.cos(4 * np.pi * MAINS_HZ * _n / SAMPLE_RATE)], axis=1).astype(np.float32)  # (N, 4)
+                        np.cos(4 * np.pi * MAINS_HZ * _n / SAMPLE_RATE)]).astype(np.float32)  # (4, N)
 TIME_S = (_n / SAMPLE_RATE).astype(np.float32)
 
 
@@ -79,15 +79,15 @@ def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float) -> N
 
 
 def render_noise(plans: list[NoisePlan], out: np.ndarray, scale: float = 1.0) -> None:
-    """Add each exam's lead-space noise, times ``scale`` (units per mV), to ``out`` (B, N, 8) in place."""
+    """Add each exam's lead-space noise, times ``scale`` (units per mV), to ``out`` (B, 8, N) in place."""
     noisy = [b for b, p in enumerate(plans) if p.rng is not None]
     if not noisy:
         return
     sel = [plans[b] for b in noisy]
     n, k = len(sel), N_WANDER
-    # Sources (time-major): 9 electrode noises and K wander sinusoids, mixed per exam into 8 leads.
-    sources = np.empty((n, N_SAMPLES, N_ELECTRODES + k), np.float32)
-    uniform = np.empty((n, N_SAMPLES + 1, N_ELECTRODES), np.float32)
+    # Sources: 9 electrode noises, K wander sinusoids and the 4 mains bases, mixed per exam into leads.
+    sources = np.empty((n, N_ELECTRODES + k + 4, N_SAMPLES), np.float32)
+    uniform = np.empty((n, N_ELECTRODES, N_SAMPLES + 1), np.float32)
     for b, p in enumerate(sel):
         p.rng.random(out=uniform[b], dtype=np.float32)
     # EMG + measurement noise: the first difference of uniform white noise (a high-pass, zero mean,
@@ -97,21 +97,19 @@ def render_noise(plans: list[NoisePlan], out: np.ndarray, scale: float = 1.0) ->
     np.maximum(envelope, 0.0, out=envelope)
     envelope *= np.float32(2.0 * np.sqrt(6.0))
     envelope += np.float32(np.sqrt(6.0))
-    electrode = sources[:, :, :N_ELECTRODES]
-    np.subtract(uniform[:, 1:], uniform[:, :-1], out=electrode)
-    electrode *= envelope[:, :, None]
-    electrode *= np.array([p.emg_amp for p in sel], np.float32)[:, None, :]
+    electrode = sources[:, :N_ELECTRODES]
+    np.subtract(uniform[:, :, 1:], uniform[:, :, :-1], out=electrode)
+    electrode *= envelope[:, None, :]
+    electrode *= np.array([p.emg_amp for p in sel], np.float32)[:, :, None]
     wander_hz = np.array([p.wander_hz for p in sel], np.float32)
     wander_phase = np.array([p.wander_phase for p in sel], np.float32)
-    np.sin(np.float32(2 * np.pi) * TIME_S[None, :, None] * wander_hz[:, None, :] + wander_phase[:, None, :],
-           out=sources[:, :, N_ELECTRODES:])
-    coef = np.array([p.lead_coef for p in sel], np.float32) * np.float32(scale)   # (n, 8, K + 4)
-    mix = np.empty((n, N_ELECTRODES + k, 8), np.float32)
-    mix[:, :N_ELECTRODES] = ELECTRODE_TO_LEAD.T * scale
-    mix[:, N_ELECTRODES:] = coef[:, :, :k].transpose(0, 2, 1)
-    noise = np.matmul(sources, mix)
-    noise += np.matmul(MAINS_BASIS_T, coef[:, :, k:].transpose(0, 2, 1))
+    np.sin(np.float32(2 * np.pi) * wander_hz[:, :, None] * TIME_S + wander_phase[:, :, None],
+           out=sources[:, N_ELECTRODES:N_ELECTRODES + k])
+    sources[:, N_ELECTRODES + k:] = MAINS_BASIS
+    mix = np.empty((n, 8, sources.shape[1]), np.float32)
+    mix[:, :, :N_ELECTRODES] = ELECTRODE_TO_LEAD * scale
+    mix[:, :, N_ELECTRODES:] = np.array([p.lead_coef for p in sel]) * scale
     if len(noisy) == len(plans):
-        out += noise
+        out += np.matmul(mix, sources)
     else:
-        out[noisy] += noise
+        out[noisy] += np.matmul(mix, sources)

@@ -1,6 +1,7 @@
 """Rendering: Gaussian waves -> heart vector (batched, local windows + bincount) -> leads in 1e-4 V.
 
-Arrays are time-major, (B, N, channels), the layout of the stored exams, so nothing is transposed.
+Arrays are lead-major, (B, channels, N), so every elementwise pass is contiguous; the final matmul
+that derives the 12 leads also writes the stored time-major layout (B, N, 12).
 Only I, II and V1..V6 are projected (Dower matrix); III, aVR, aVL and aVF are derived from I and II
 in 1e-4 V, each a sum of at most two exact terms rounded once, so Einthoven and Goldberger hold to
 float32 rounding on every stored record. Arithmetic that mixes exams is elementwise, a bincount
@@ -26,8 +27,7 @@ DOWER = np.array([
     [1.125, 0.127, -0.086],
     [0.831, 0.076, 0.230],
 ])
-DOWER_UNITS_T = np.ascontiguousarray((DOWER * UNITS_PER_MV).T, dtype=np.float32)  # mV -> 1e-4 V leads
-AXES = np.arange(3)
+DOWER_UNITS = (DOWER * UNITS_PER_MV).astype(np.float32)  # mV heart vector -> 1e-4 V leads
 
 # (8, 12): I, II, V1..V6 -> the 12 leads. Every derived lead has at most two non-zero, exactly
 # representable coefficients (+-1, +-1/2): III = II - I, aVR = -(I + II)/2, aVL = I - II/2,
@@ -43,7 +43,7 @@ SIGMA_GROUPS_S = (0.004, 0.007, 0.011, 0.016, 0.024, 0.036, 0.052, 0.075)
 
 
 def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
-    """Heart vectors (B, N, 3) float32 in mV over each exam's 4096-sample frame.
+    """Heart vectors (B, 3, N) float32 in mV over each exam's 4096-sample frame.
 
     Windows are clipped to the exam's frame; what falls on the frame edges lies in the padding,
     which :func:`assemble` sets to zero.
@@ -57,7 +57,8 @@ def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
     group = np.searchsorted(np.array(SIGMA_GROUPS_S) * SAMPLE_RATE, sigma)
     if group.max(initial=0) >= len(SIGMA_GROUPS_S):
         raise ValueError(f"wave width {sigma.max() / SAMPLE_RATE:.3f} s exceeds the renderer's widest window")
-    targets, weights = [], []
+    targets: list[np.ndarray] = []
+    weights: list[list[np.ndarray]] = [[], [], []]
     for g, sigma_max in enumerate(SIGMA_GROUPS_S):
         sel = group == g
         if not sel.any():
@@ -68,20 +69,28 @@ def render_vcg(waves: list[Waves], pads: list[int]) -> np.ndarray:
         z = (np.arange(-half, half + 1, dtype=np.float32)[None, :] - frac[:, None]) / sigma[sel, None]
         kernel = np.exp(np.float32(-0.5) * z * z)
         idx = np.clip(start[:, None] + np.arange(-half, half + 1)[None, :], 0, N_SAMPLES - 1)
-        targets.append((((idx + offset[sel, None]) * 3)[:, :, None] + AXES).ravel())
-        weights.append((kernel[:, :, None] * vec[sel][:, None, :]).ravel())
-    acc = np.bincount(np.concatenate(targets), np.concatenate(weights), minlength=n_exams * N_SAMPLES * 3)
-    return acc.astype(np.float32).reshape(n_exams, N_SAMPLES, 3)
+        targets.append((idx + offset[sel, None]).ravel())
+        for axis in range(3):
+            weights[axis].append((kernel * vec[sel, axis, None]).ravel())
+    target = np.concatenate(targets)
+    out = np.empty((n_exams, 3, N_SAMPLES), np.float32)
+    for axis in range(3):
+        acc = np.bincount(target, np.concatenate(weights[axis]), minlength=n_exams * N_SAMPLES)
+        out[:, axis] = acc.reshape(n_exams, N_SAMPLES)
+    return out
 
 
 def project(vcg: np.ndarray) -> np.ndarray:
-    """(B, N, 3) heart vector in mV -> (B, N, 8) float32 leads I, II, V1..V6 in 1e-4 V."""
-    return np.matmul(vcg, DOWER_UNITS_T)
+    """(B, 3, N) heart vector in mV -> (B, 8, N) float32 leads I, II, V1..V6 in 1e-4 V."""
+    return np.matmul(DOWER_UNITS, vcg)
 
 
 def assemble(leads8: np.ndarray, pads: list[int], lengths: list[int]) -> np.ndarray:
-    """(B, N, 8) in 1e-4 V -> (B, N, 12) float32 with derived limb leads and exactly-zero padding."""
-    out = np.matmul(leads8, LEADS_FROM_INDEPENDENT)
+    """(B, 8, N) in 1e-4 V -> (B, N, 12) float32 with derived limb leads and exactly-zero padding.
+
+    The transposition to the stored time-major layout happens inside the matmul (BLAS reads the
+    lead-major input as a transposed matrix)."""
+    out = np.matmul(leads8.transpose(0, 2, 1), LEADS_FROM_INDEPENDENT)
     for b, (pad, length) in enumerate(zip(pads, lengths)):
         out[b, :pad] = 0.0
         out[b, pad + length:] = 0.0
