@@ -19,8 +19,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script from the repository
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecglit.data.synthetic import generate_batch, materialize  # noqa: E402
-from ecglit.data.synthetic.materialize import BATCH_SIZE  # noqa: E402
+from ecglit.data.synthetic import generate_batch, materialize
+from ecglit.data.synthetic.materialize import BATCH_SIZE
 
 
 def _generation(n: int, seed: int = 123) -> dict:

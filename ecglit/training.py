@@ -3,6 +3,7 @@ fit, test the best checkpoint, report, and return the metric to optimise."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
 from ecglit.utils.instantiators import instantiate_group
 from ecglit.utils.reporting import print_report, write_test_metrics
 
@@ -49,6 +51,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _finish_wandb(failed)
 
 
+class _TestReportWriter(L.Callback):
+    """Writes test_metrics.json on global rank 0 of the processes that ran the test. Under ddp_spawn
+    those are workers, whose module (and its ``last_report``) the main process never gets back."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        report = getattr(pl_module, "last_report", None)
+        if report is not None and trainer.is_global_zero:
+            write_test_metrics(report, trainer.ckpt_path, self.path)
+
+
 def _train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -58,10 +73,13 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)
     callbacks = instantiate_group(cfg.get("callbacks"))
+    apply_sweep_wandb_group(cfg)  # multirun: one W&B group per sweep
     loggers = instantiate_group(cfg.get("logger"))
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    report_writer = _TestReportWriter(output_dir / "test_metrics.json")
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[*callbacks, report_writer],
+                                                 logger=loggers or False)
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
@@ -82,8 +100,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
                      verbose=False)  # our own per-class table follows
         metrics.update(trainer.callback_metrics)
         report = module.last_report
+        if report is None and report_writer.path.is_file():  # ddp_spawn: the test ran in worker processes
+            report = json.loads(report_writer.path.read_text())
         if report is not None and trainer.is_global_zero:
-            write_test_metrics(report, best, output_dir / "test_metrics.json")
             print_report(report, best)
     metrics = {k: float(v) for k, v in metrics.items()}
     return {"metrics": metrics, "test_report": report, "checkpoint": best, "module": module}

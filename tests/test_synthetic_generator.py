@@ -12,8 +12,13 @@ import pytest
 import torch
 
 from ecglit.constants import CLASSES, CODE15_COLUMNS, N_SAMPLES
-from ecglit.data.synthetic import (SyntheticConfig, SyntheticECGDataset, generate_batch, generate_exam,
-                                   materialize)
+from ecglit.data.synthetic import (
+    SyntheticConfig,
+    SyntheticECGDataset,
+    generate_batch,
+    generate_exam,
+    materialize,
+)
 from ecglit.data.synthetic.materialize import METADATA_COLUMNS
 from ecglit.errors import ConfigError
 
@@ -36,7 +41,7 @@ def _same_meta(a: dict, b: dict) -> bool:
 
 def _window(meta: dict) -> slice:
     start = meta["pad_left"]
-    return slice(start, start + int(round(meta["record_seconds"] * 400)))
+    return slice(start, start + round(meta["record_seconds"] * 400))
 
 
 # -- layout and physics ------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ def test_heart_rate_is_measured_from_the_realised_beats(batch):
 
 
 def test_borderline_rates_and_distractors_are_present(batch):
-    _, clean, _, metas = batch
+    metas = batch[3]
     hr = np.array([m["hr_bpm"] for m in metas if m["rhythm"] == "sinus"])
     assert ((hr > 45) & (hr < 50)).sum() >= 3 and ((hr > 50) & (hr < 55)).sum() >= 3
     kinds = {d for m in metas for d in m["distractors"]}

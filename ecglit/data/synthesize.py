@@ -14,8 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ecglit.data.synthetic import SyntheticConfig, materialize
-from ecglit.data.synthetic.examples import describe, showcase_exams
-from ecglit.plotting.ecg12 import plot_ecg12, plot_ecg12_grid
+from ecglit.utils.cli import exit_on_user_error
 
 log = logging.getLogger(__name__)
 COMBINED_FIGURE = "synthetic_examples.png"
@@ -23,6 +22,9 @@ COMBINED_FIGURE = "synthetic_examples.png"
 
 def write_figures(out: Path, seed: int, config: SyntheticConfig) -> Path:
     """One 12-lead PNG per class (+ normal) and the combined README figure; returns the latter."""
+    from ecglit.data.synthetic.examples import describe, showcase_exams
+    from ecglit.plotting.ecg12 import plot_ecg12, plot_ecg12_grid  # matplotlib only when drawing
+
     exams = showcase_exams(seed, config)
     for cls, exam in exams:
         plot_ecg12(exam.signal, title=describe(cls, exam), path=out / f"synthetic_{cls}.png", dpi=90)
@@ -45,6 +47,7 @@ def run(cfg: DictConfig) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="synthesize")
+@exit_on_user_error("ecglit.data.synthesize")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

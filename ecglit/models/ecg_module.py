@@ -90,11 +90,13 @@ class ECGClassifier(L.LightningModule):
         logits = self(x)
         loss = self.loss_fn(logits, y)
         self.train_metrics.update(logits.detach().sigmoid(), y.long())
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x),
+                 sync_dist=True)  # DDP: mean over ranks
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_metrics.compute())
+        # compute() already syncs across DDP ranks: all hold the same values, "max" keeps them exactly
+        self.log_dict(self.train_metrics.compute(), sync_dist=True, reduce_fx="max")
         self.train_metrics.reset()
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:

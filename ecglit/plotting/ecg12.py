@@ -79,7 +79,7 @@ def plot_ecg12(signal: np.ndarray, title: str | None = None, path: str | Path | 
         y0 = height - ROW_MM * (row + 1)
         _calibration(ax, y0)
         for col, name in enumerate(names):
-            sl = slice(int(round(col * column_s * sample_rate)), int(round((col + 1) * column_s * sample_rate)))
+            sl = slice(round(col * column_s * sample_rate), round((col + 1) * column_s * sample_rate))
             k = LEADS.index(name)
             ax.plot(CAL_MM + t[sl] * MM_PER_S, y0 + mv[sl, k] * MM_PER_MV, color=TRACE, lw=0.6, zorder=2)
             x0 = CAL_MM + col * column_s * MM_PER_S

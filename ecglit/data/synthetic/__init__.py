@@ -8,8 +8,9 @@ Public API: ``SyntheticConfig``, ``generate_exam``, ``generate_batch``, ``Synthe
 ``SyntheticECGDataset``, ``materialize``.
 """
 
+from typing import Any
+
 from ecglit.data.synthetic.config import LABEL_DEFINITIONS, SyntheticConfig
-from ecglit.data.synthetic.dataset import SyntheticECGDataset
 from ecglit.data.synthetic.generator import SyntheticExam, generate_batch, generate_exam
 from ecglit.data.synthetic.materialize import materialize
 
@@ -18,3 +19,12 @@ GENERATOR_VERSION = "1"
 
 __all__ = ["GENERATOR_VERSION", "LABEL_DEFINITIONS", "SyntheticConfig", "SyntheticECGDataset", "SyntheticExam",
            "generate_batch", "generate_exam", "materialize"]
+
+
+def __getattr__(name: str) -> Any:
+    # The torch Dataset is imported on first use, so generating to disk does not pay for importing torch.
+    if name == "SyntheticECGDataset":
+        from ecglit.data.synthetic.dataset import SyntheticECGDataset
+
+        return SyntheticECGDataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -70,7 +70,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     p = sample_params(rng, cfg)
     train = beat_train(rng, p, r_peak_offset_s(p, KIND_SINUS))
     waves = beat_waves(rng, p, train)
-    length = int(round(p.record_seconds * SAMPLE_RATE))
+    length = round(p.record_seconds * SAMPLE_RATE)
     pad = (N_SAMPLES - length) // 2
     af_leads = None
     if p.rhythm == AF:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-from multiprocessing import shared_memory
 from collections.abc import Iterator
+from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,9 @@ def _results(tasks: list, workers: int) -> Iterator[tuple[np.ndarray, np.ndarray
     # fork where available (like torch's DataLoader): fast start and works from any __main__; the
     # workers only use numpy. Chunks come back in index order.
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # One resource tracker for parent and workers: blocks created by a worker and unlinked here are
+    # then accounted once (and still cleaned up if this process dies).
+    resource_tracker.ensure_running()
     with multiprocessing.get_context(method).Pool(workers) as pool:
         for task, (name, labels, rows) in zip(tasks, pool.imap(_generate_chunk_shared, tasks)):
             for signals in _from_shared(name, task[2] - task[1]):

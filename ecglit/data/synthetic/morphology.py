@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, BeatTrain
-from ecglit.data.synthetic.sampling import AF, VC_IVCD, VC_LBBB, VC_RBBB, ExamParams
+from ecglit.data.synthetic.sampling import AF, VC_LBBB, VC_RBBB, ExamParams
 
 MS = 1e-3
 EXTENT = 2.5  # sigmas from a wave's centre to its onset/offset
@@ -51,9 +51,10 @@ def _qrs_rows(p: ExamParams) -> list:
         # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Frontal axis normal to leftward.
         y = 0.35 * p.axis_tilt
         lobe = (0.60, y, 0.80)
-        return [(0.12 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
-                (0.30 * d, d / 7, 1.45, lobe),
-                (0.68 * d, d / 7, 1.55, lobe)]
+        # Extents: the first wave starts at 0, the second lobe ends exactly at d (centre d - 2.5 sigma).
+        return [(0.15 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
+                (0.28 * d, d / 7, 1.45, lobe),
+                (d - EXTENT * d / 7, d / 7, 1.55, lobe)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
@@ -79,7 +80,7 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
         # Secondary ST-T opposite to the QRS; the ST deviation starts clear of the J point.
         direction = (-0.60, -0.35 * p.axis_tilt, -0.80)
         a *= 1.3
-        rows.append((p.qrs_ms + 110.0, 35.0, 0.18, direction))  # placed relative to QRS onset below
+        rows.append((p.qrs_ms + 110.0, 35.0, 0.18, direction))  # ST deviation, relative to QRS onset
     elif p.ventricular_conduction == VC_RBBB:
         # T turns anterior-to-posterior (inverted in V1-V3, discordant to R') as the block completes.
         w = _rbbb_weight(p.qrs_ms)
@@ -148,9 +149,9 @@ def r_peak_offset_s(p: ExamParams, kind: int) -> float:
     if kind == KIND_PVC:
         return 45 * MS
     if p.ventricular_conduction == VC_LBBB:
-        return 0.49 * p.qrs_ms * MS
+        return 0.46 * p.qrs_ms * MS  # between the two lobes of the notched R
     s = min(p.qrs_ms, 88.0) / 90.0 if p.ventricular_conduction == VC_RBBB else p.qrs_ms / 90.0
     return 40 * s * MS
 
 
-__all__ = ["Waves", "beat_waves", "r_peak_offset_s", "KIND_SINUS", "VC_IVCD"]
+__all__ = ["Waves", "beat_waves", "r_peak_offset_s"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from ecglit.constants import N_SAMPLES, SAMPLE_RATE
 
 N_ELECTRODES = 9  # RA, LA, LL, C1..C6
