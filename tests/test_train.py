@@ -134,3 +134,18 @@ def test_bad_data_gives_one_line_error_naming_the_file(tmp_path, problem):
     assert "Traceback" not in proc.stderr
     if problem == "transposed":
         assert "exams_part0.hdf5" in proc.stderr and "transposed" in proc.stderr
+
+
+def test_trains_on_code15_layout_shards(tmp_path):
+    """data=code15 on shards whose exams.csv is shuffled and whose shards end with sentinel rows."""
+    from helpers.shards import write_code15_fixture
+
+    table = write_code15_fixture(tmp_path / "code15", n_exams=120, n_shards=3, shuffle_csv=True,
+                                 sentinel=True, extra_zero_rows=1)
+    cfg = compose_train(["data=code15", f"data.root={tmp_path / 'code15'}", "model=resnet_tiny",
+                         "logger=none", "trainer.max_epochs=1", "data.batch_size=16", "data.num_workers=0",
+                         "callbacks.rich_progress_bar=null"], tmp_path)
+    result = train(cfg)
+    datamodule_exams = sum(len(result["module"].trainer.datamodule.datasets[s]) for s in ("train", "val", "test"))
+    assert len(table) == 121 and datamodule_exams == 120  # the all-zero exam and the sentinels are dropped
+    assert result["test_report"]["n_exams"] == len(result["module"].trainer.datamodule.datasets["test"])
