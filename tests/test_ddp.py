@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import hydra
 import lightning as L
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
 from torch.utils.data import DistributedSampler
 
 from ecglit.data.samplers import distributed_sampler, train_subset
 from ecglit.data.synthetic_datamodule import SyntheticDataModule
 from ecglit.errors import ConfigError
 from ecglit.models.ecg_module import ECGClassifier
+from ecglit.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -104,13 +109,9 @@ def test_train_fraction_is_a_seeded_nested_subset_of_train_only(tmp_path):
         SyntheticDataModule(n=10, cache_dir=tmp_path, train_fraction=0.0)
 
 
-def _single_process_eval(cfg_overrides: list[str], ckpt: str, data_dir: Path):
-    """Test and validate ``ckpt`` in this process, on one CPU device, on the same data as the DDP run."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose("train", overrides=cfg_overrides)
-    dm = SyntheticDataModule(**{k: v for k, v in cfg.data.items() if k != "_target_"}
-                             | {"cache_dir": str(data_dir / "synthetic")})
+def _single_process_eval(cfg, ckpt: str):
+    """Test, then validate, ``ckpt`` in this process on one CPU device, on the DDP run's data."""
+    dm = hydra.utils.instantiate(cfg.data)
     module = ECGClassifier.load_from_checkpoint(ckpt, weights_only=True, map_location="cpu")
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                         enable_model_summary=False)
@@ -120,33 +121,70 @@ def _single_process_eval(cfg_overrides: list[str], ckpt: str, data_dir: Path):
     return test_metrics, test_report, dict(trainer.callback_metrics), len(dm.dataset("test"))
 
 
-def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
-    """`python train.py experiment=smoke trainer=ddp_cpu` (2 gloo processes): the test metrics it reports,
-    and the validation metrics of its checkpoint, equal one process's on the same data."""
-    # 13 val/test exams on 2 ranks: 7 and 6, i.e. 2 batches and 1 batch of 6 (uneven batch counts)
-    overrides = ["experiment=smoke", "data.n=128", "data.batch_size=6", "model.kernel_size=5"]
-    run_dir, data_dir = tmp_path / "run", tmp_path / "data"
-    env = dict(os.environ, WANDB_MODE="disabled", HYDRA_FULL_ERROR="1")
-    cmd = [sys.executable, "train.py", *overrides, "trainer=ddp_cpu", "logger=csv", "callbacks=none",
-           "+callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
-           f"+callbacks.model_checkpoint.dirpath={run_dir / 'checkpoints'}",
-           f"hydra.run.dir={run_dir}", f"paths.data_dir={data_dir}"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "distributed_backend=gloo" in proc.stdout + proc.stderr
-    assert "Starting with 2 processes" in proc.stdout + proc.stderr
-    ddp_report = json.loads((run_dir / "test_metrics.json").read_text())
+def _compose_run(overrides: list[str], tmp_path: Path):
+    """The train config as train.py sees it, outputs and data under tmp_path."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "run")
+        cfg.paths.data_dir = str(tmp_path / "data")
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
-    test_metrics, report, val_metrics, n_test = _single_process_eval(overrides, ddp_report["checkpoint"], data_dir)
+
+def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
+    """trainer=ddp_cpu (2 gloo processes) trains, validates its best checkpoint and tests it; the metrics
+    it logs and the test report it writes equal one process's on the same data and checkpoint."""
+    # 13 val/test exams on 2 ranks: 7 and 6, i.e. 2 batches and 1 batch of 6 (uneven batch counts)
+    overrides = ["experiment=smoke", "data.n=128", "data.batch_size=6", "model.kernel_size=5", "logger=none",
+                 "callbacks=none", "+callbacks.model_checkpoint._target_=lightning.pytorch.callbacks.ModelCheckpoint",
+                 f"+callbacks.model_checkpoint.dirpath={tmp_path / 'run' / 'checkpoints'}"]
+    cfg = _compose_run([*overrides, "trainer=ddp_cpu", "+trainer.enable_progress_bar=false"], tmp_path)
+    assert (cfg.trainer.strategy, cfg.trainer.devices, cfg.trainer.accelerator) == ("ddp_spawn", 2, "cpu")
+    result = train(cfg)
+    ddp_report = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert result["test_report"] is not None  # read back from the spawned workers' file
+
+    test_metrics, report, val_metrics, n_test = _single_process_eval(cfg, ddp_report["checkpoint"])
     assert ddp_report["n_exams"] == report["n_exams"] == n_test == 13  # each test exam exactly once
     for key in ("macro", "per_class", "thresholds", "support"):
         assert _close(ddp_report[key], report[key]), (key, ddp_report[key], report[key])
-
-    # everything the DDP run logged for test and (from its best-checkpoint validation) for val
-    logged = _last_logged(run_dir)
+    # everything the DDP run logged for test and, from its best-checkpoint validation, for val
     for name, value in {**test_metrics, **val_metrics}.items():
-        assert name in logged, name
-        assert logged[name] == pytest.approx(float(value), abs=1e-6), name
+        assert result["metrics"][name] == pytest.approx(float(value), abs=1e-6), name
+    assert {"val/loss", "val/f1_macro", "test/loss", "test/auroc_macro"} <= set(val_metrics) | set(test_metrics)
+
+
+@pytest.mark.slow
+def test_train_py_with_ddp_cpu_runs_and_logs_one_wandb_run(tmp_path):
+    """The command a user types: `python train.py experiment=smoke trainer=ddp_cpu`, W&B offline."""
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, WANDB_MODE="offline", HYDRA_FULL_ERROR="1", WANDB_DIR=str(tmp_path),
+               WANDB_CACHE_DIR=str(tmp_path), WANDB_CONFIG_DIR=str(tmp_path))
+    cmd = [sys.executable, "train.py", "experiment=smoke", "trainer=ddp_cpu", "data.n=128",
+           f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path / 'data'}"]
+    proc = run_killing_group(cmd, env, timeout=400)
+    output = proc.stdout + proc.stderr
+    assert "distributed_backend=gloo" in output and "Starting with 2 processes" in output
+    assert "sync_dist=True" not in output  # no Lightning warning about unsynced epoch metrics
+    report = json.loads((run_dir / "test_metrics.json").read_text())
+    assert report["n_exams"] == 13 and Path(report["checkpoint"]).is_file()
+    assert len(list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))) == 1
+
+
+def run_killing_group(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in its own process group; on timeout kill the group (spawned DDP workers too) and fail."""
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"timed out after {timeout} s (DDP hang?): {out[-2000:]}{err[-2000:]}")
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _close(a, b, tol: float = 1e-6) -> bool:
@@ -155,11 +193,3 @@ def _close(a, b, tol: float = 1e-6) -> bool:
     if a is None or b is None or (isinstance(b, float) and np.isnan(b)):
         return (a is None or np.isnan(a)) and (b is None or np.isnan(b))
     return abs(float(a) - float(b)) <= tol
-
-
-def _last_logged(run_dir: Path) -> dict[str, float]:
-    """Last logged value of every metric in the run's CSVLogger file."""
-    import pandas as pd
-
-    frame = pd.concat(pd.read_csv(p) for p in sorted(run_dir.glob("csv/version_*/metrics.csv")))
-    return {c: float(frame[c].dropna().iloc[-1]) for c in frame.columns if frame[c].notna().any()}

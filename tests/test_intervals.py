@@ -119,8 +119,11 @@ def test_sinus_arrhythmia_and_an_early_beat_are_not_af() -> None:
     beats = np.arange(14)
     rr = 0.85 * (1 + 0.05 * np.sin(2 * np.pi * 0.25 * 0.85 * beats))
     rr[6], rr[7] = 0.6 * rr[6], 1.4 * rr[7]  # premature beat and its pause
-    ecg, _ = build_ecg(rr=rr, pr_ms=170, qrs_ms=90, seed=1)
+    ecg, onsets = build_ecg(rr=rr, pr_ms=170, qrs_ms=90, seed=1)
     m = measure_intervals(ecg, FS)
+    intervals = np.diff(onsets) / FS
+    normal = np.delete(intervals, [6, 7])  # the premature beat's interval and its pause
+    assert m["hr_bpm"] == pytest.approx(60 / normal.mean(), abs=0.5)  # rate from NN intervals
     assert m["rr_cv"] > 0.05  # irregular ...
     assert m["rr_irregularity"] < 0.08  # ... but not irregularly irregular
     assert af_rule(m) is False

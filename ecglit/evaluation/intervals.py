@@ -62,6 +62,7 @@ P_PRESENT_MIN = 0.5  # p_consistency below this: no repeating P wave
 # AF rule of measure-based labelling: irregularly irregular RR and no repeating P wave.
 AF_IRREGULARITY_MIN = 0.08
 AF_P_CONSISTENCY_MAX = 0.6
+PREMATURE_FRACTION = 0.8  # an RR below 80 % of the median ends at a premature beat
 MIN_SECONDS = 2.0
 
 RESULT_KEYS: tuple[str, ...] = (
@@ -81,7 +82,8 @@ def measure_intervals(
         lead_indices: leads to use; default I, II, V1-V6 for 12 leads in ecglit's order, else all.
 
     Returns:
-        dict with ``hr_bpm`` (60 / mean RR), ``rr_cv`` (std/mean of RR), ``rr_irregularity``
+        dict with ``hr_bpm`` (60 / mean NN interval: intervals touching a premature beat are left
+        out unless the rhythm is irregularly irregular), ``rr_cv`` (std/mean of all RR), ``rr_irregularity``
         (median |successive RR difference| / median RR; ectopic beats barely move it),
         ``pr_ms`` (NaN when no repeating P wave, or AF by :func:`af_rule`), ``qrs_ms``,
         ``p_consistency`` (0-1, see module doc; 0 when no T-free room is left at fast rates),
@@ -107,14 +109,24 @@ def measure_intervals(
     result["r_peaks"] = peaks + start
     if peaks.size >= 2:
         rr = np.diff(peaks) / fs
-        result["hr_bpm"] = 60.0 / float(rr.mean())
         result["rr_cv"] = float(rr.std() / rr.mean())
         if rr.size >= 2:
             result["rr_irregularity"] = float(np.median(np.abs(np.diff(rr))) / np.median(rr))
+        result["hr_bpm"] = 60.0 / float(_normal_intervals(rr, result["rr_irregularity"]).mean())
     result.update(_delineate(filtered, peaks, fs))
     if af_rule(result):
         result["pr_ms"] = math.nan  # no P waves in atrial fibrillation
     return result
+
+
+def _normal_intervals(rr: np.ndarray, irregularity: float) -> np.ndarray:
+    """The RR intervals that do not touch a premature beat (RR < 80 % of the median) and the pause
+    after it, as a clinical rate measurement does; all of them in an irregularly irregular rhythm."""
+    if not irregularity <= AF_IRREGULARITY_MIN:
+        return rr
+    premature = rr < PREMATURE_FRACTION * np.median(rr)
+    touching = premature | np.concatenate([[False], premature[:-1]])
+    return rr[~touching] if (~touching).any() else rr
 
 
 def measure_batch(

@@ -90,8 +90,7 @@ class ECGClassifier(L.LightningModule):
         logits = self(x)
         loss = self.loss_fn(logits, y)
         self.train_metrics.update(logits.detach().sigmoid(), y.long())
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x),
-                 sync_dist=True)  # DDP: mean over ranks
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
     def on_train_epoch_end(self) -> None:
