@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import signal
 import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import hydra
 import pandas as pd
 import pytest
 import torch
@@ -49,11 +52,18 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
                 WANDB_CACHE_DIR=str(tmp / "wandb-home"), WANDB_CONFIG_DIR=str(tmp / "wandb-home"), **extra)
 
 
-def _run(cmd: list[str], env: dict[str, str], timeout: int = 600) -> str:
-    proc = subprocess.run([sys.executable, *cmd], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+def _run(cmd: list[str], env: dict[str, str], timeout: int = 500) -> str:
+    """``python cmd`` in its own process group: a hang kills the group (spawned workers too) and fails."""
+    proc = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"timed out after {timeout} s: {out[-3000:]}")
+    assert proc.returncode == 0, out[-5000:]
+    return out
 
 
 def read_wandb_records(path: Path) -> list:
@@ -109,10 +119,10 @@ def test_multirun_2x2_gives_four_jobs_four_wandb_runs_and_a_summary(tmp_path):
     table = pd.read_csv(sweep / "summary.csv")
     assert len(table) == 4 and set(table["status"]) == {"ok"}
     assert sorted(zip(table["model.kernel_size"], table["seed"])) == [(9, 1), (9, 2), (17, 1), (17, 2)]
-    for job, row in zip(jobs, table.itertuples()):
+    for i, job in enumerate(jobs):
         report = json.loads((job / "test_metrics.json").read_text())
-        assert getattr(row, "_" + str(list(table.columns).index("test/f1_macro") + 1)) == pytest.approx(
-            report["macro"]["f1"])
+        assert str(table.loc[i, "job"]) == job.name
+        assert table.loc[i, "test/f1_macro"] == pytest.approx(report["macro"]["f1"])
     markdown = (sweep / "summary.md").read_text()
     assert sum(line.startswith("| ") for line in markdown.splitlines()) == 1 + 4
     assert (sweep / "summary.png").stat().st_size > 5000
@@ -158,7 +168,12 @@ def test_summarize_tabulates_jobs_and_plots_swept_parameters(tmp_path):
         _fake_job(sweep, num, ["experiment=smoke", f"module.optimizer.lr={lr}", f"model={model}",
                                f"paths.data_dir={tmp_path}", "+tags=[a,b]"], f1)
     (sweep / "10").mkdir()  # not a job directory: ignored
+    csv_dir = sweep / "0" / "csv" / "version_0"  # the CSV logger's file: last logged values
+    csv_dir.mkdir(parents=True)
+    (csv_dir / "metrics.csv").write_text("epoch,step,lr-Adam,val/f1_macro\n0,5,0.001,0.2\n1,10,,0.3\n")
     frame = summ.collect(sweep)
+    assert frame.loc[0, "val/f1_macro"] == 0.3 and frame.loc[0, "lr-Adam"] == 0.001
+    assert "lr-Adam" in summ.metric_columns(frame) and "lr-Adam" not in summ.override_columns(frame)
     assert list(frame["job"]) == ["0", "1", "2", "3", "4", "5"]
     assert summ.swept_parameters(frame) == ["module.optimizer.lr", "model"]
     assert frame.loc[4, "status"] == summ.STATUS_MISSING and math.isnan(frame.loc[4, "test/f1_macro"])
@@ -176,7 +191,6 @@ def test_summarize_tabulates_jobs_and_plots_swept_parameters(tmp_path):
         summ.summarize(sweep, metric="val/nope")
     with pytest.raises(DataError, match="no job directories"):
         summ.collect(tmp_path / "out")
-    assert summ.main([str(tmp_path / "missing")]) if False else True
     with pytest.raises(SystemExit) as err:
         summ.main([str(tmp_path / "missing")])
     assert err.value.code == 2
@@ -199,11 +213,26 @@ def test_ablation_presets_are_multiruns_over_existing_keys(preset):
         assert len(values) >= 3, f"{preset.name}: sweep {key} over at least 3 values"
         for value in values:
             # a plain override (no "+"): the key exists with a default
-            job = _compose([f"experiment={preset.stem}", f"{key}={value}", "model.width=0.05"])
+            job = _compose([f"experiment={preset.stem}", f"{key}={value}"])
             assert str(_select(job, key)) == value
-            if key.startswith(("model", "ablation")):  # the network builds (tiny width)
-                net = __import__("hydra").utils.instantiate(job.model)
-                assert net(torch.zeros(1, 12, 4096)).shape == (1, 6)
+            if key == "ablation.depth":  # the preset builds a network (at a tiny width)
+                net = hydra.utils.instantiate(job.model, width=0.05)
+                assert len(net.units) == len(job.model.filters) and net(torch.zeros(1, 12, 4096)).shape == (1, 6)
+
+
+@pytest.mark.slow
+def test_ablation_preset_runs_a_learning_curve(tmp_path):
+    sweep = tmp_path / "curve"
+    _run(["train.py", "experiment=ablate_train_size", "data.train_fraction=0.25,1.0", "model=resnet_tiny",
+          "data.n=128", "data.batch_size=32", "data.num_workers=0", "trainer.max_epochs=1", "logger=none",
+          f"hydra.sweep.dir={sweep}", f"paths.data_dir={tmp_path / 'data'}"], _env(tmp_path, WANDB_MODE="disabled"))
+    frame = summ.collect(sweep)
+    assert list(frame["data.train_fraction"]) == [0.25, 1.0] and set(frame["status"]) == {"ok"}
+    assert (frame["test/n_exams"] == frame.loc[0, "test/n_exams"]).all()  # test set unchanged
+    used, n_train = map(int, re.search(r"training on (\d+) of (\d+) training exams",
+                                       (sweep / "0" / "train.log").read_text()).groups())
+    assert used == round(0.25 * n_train) and n_train > 64
+    assert "training on" not in (sweep / "1" / "train.log").read_text()
 
 
 def test_ablation_presets_cover_the_issue():

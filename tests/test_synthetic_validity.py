@@ -10,10 +10,11 @@ thresholds the clean labels agree with the label rules applied to the *measured*
   must measure QRS >= 120 ms and negatives must measure QRS < 120 ms unless they carry another
   wide-QRS conduction pattern (the other bundle-branch block or a nonspecific IVCD).
 
-"Away" means > 5 bpm from an HR threshold and > 20 ms from the PR/QRS threshold. PR cannot be
-measured when the P wave starts before the preceding T wave ends (any delineator, and any reader,
-then sees one merged wave): the 1dAVb rule is asserted on exams whose P wave is clear of the T
-(RR - PR - QT > 0 by the metadata) and reported for all.
+"Away" means > 5 bpm from an HR threshold and > 20 ms from the PR/QRS threshold; every rule is
+asserted on all exams. PR cannot be measured when the P wave starts before the preceding T wave
+ends (any delineator, and any reader, then sees one merged wave), so the generator never puts a
+long PR there: every 1dAVb positive has its P wave clear of the previous T (RR - PR - QT > 0 by the
+metadata). Only normal PRs in fast sinus tachycardia merge with the T, as in real tracings.
 
 Point 3 (leakage audit): the nuisance variables alone do not predict any label (AUROC <= 0.6).
 """
@@ -77,10 +78,6 @@ def rule_agreement(pool: pd.DataFrame) -> pd.DataFrame:
         "SB": (sinus & (pool["m_hr_bpm"] < 50), (pool["hr_bpm"] - 50).abs() > 5),
         "ST": (sinus & (pool["m_hr_bpm"] > 100), (pool["hr_bpm"] - 100).abs() > 5),
         "1dAVb": (sinus & (pool["m_pr_ms"] > 200), pool["pr_ms"].isna() | ((pool["pr_ms"] - 200).abs() > 20)),
-        "1dAVb (P clear of T)": (
-            sinus & (pool["m_pr_ms"] > 200),
-            pool["pr_ms"].isna() | (((pool["pr_ms"] - 200).abs() > 20) & (pool["p_clear_of_t_ms"] > 0)),
-        ),
         "AF": (pool["m_af"], pd.Series(True, index=pool.index)),
     }
     for cls, other in (("RBBB", "lbbb"), ("LBBB", "rbbb")):
@@ -89,7 +86,7 @@ def rule_agreement(pool: pd.DataFrame) -> pd.DataFrame:
         rules[cls] = ((pool["m_qrs_ms"] >= 120) & ~other_pattern, (pool["qrs_ms"] - 120).abs() > 20)
     rows = []
     for name, (predicted, away) in rules.items():
-        label = pool[name.split(" ")[0]]
+        label = pool[name]
         agree = (predicted == label)[away]
         rows.append({"rule": name, "n_away": int(away.sum()), "n_positive_away": int(label[away].sum()),
                      "agreement": agree.mean(), "positive_agreement": agree[label[away]].mean(),
@@ -123,7 +120,7 @@ def test_pr_and_qrs_measured_back_match_metadata(pool: pd.DataFrame) -> None:
     assert ((lbbb["m_qrs_ms"] - lbbb["qrs_ms"]) > -10).mean() >= 0.95
 
 
-@pytest.mark.parametrize("rule", ["SB", "ST", "1dAVb (P clear of T)", "AF", "RBBB", "LBBB"])
+@pytest.mark.parametrize("rule", ["SB", "ST", "1dAVb", "AF", "RBBB", "LBBB"])
 def test_labels_follow_the_rules_applied_to_measured_values(pool: pd.DataFrame, rule: str) -> None:
     table = rule_agreement(pool)
     row = table.loc[rule]
@@ -131,10 +128,10 @@ def test_labels_follow_the_rules_applied_to_measured_values(pool: pd.DataFrame, 
     assert row["agreement"] >= 0.95, table.round(3).to_string()
 
 
-def test_1davb_rule_over_all_exams_including_p_on_t(pool: pd.DataFrame) -> None:
-    # All 1dAVb exams away from the threshold, P-on-T ones included: a weaker bound that still
-    # catches a broken PR (the P-on-T share is a generator realism issue, see the report).
-    assert rule_agreement(pool).loc["1dAVb", "agreement"] >= 0.85
+def test_long_pr_never_puts_the_p_wave_on_the_previous_t(pool: pd.DataFrame) -> None:
+    # Where the PR could not be measured by anyone; normal PRs may merge with T in fast tachycardia.
+    long_pr = pool[pool["1dAVb"]]
+    assert len(long_pr) >= 100 and (long_pr["p_clear_of_t_ms"] > 0).all(), long_pr["p_clear_of_t_ms"].describe()
 
 
 def test_af_rule_is_not_fooled_by_sinus_distractors(pool: pd.DataFrame) -> None:

@@ -38,7 +38,7 @@ def distributed_sampler(dataset: Dataset, world_size: int, rank: int, train: boo
         raise ConfigError(f"a split of {n} exam(s) cannot give each of {world_size} DDP processes at least one "
                           "exam: use fewer devices or a larger split")
     if train:
-        seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) if seed is None else int(seed)
+        seed = int(os.environ.get("PL_GLOBAL_SEED", "0")) if seed is None else int(seed)
         return DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed,
                                   drop_last=True)
     return UnrepeatedDistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=False)

@@ -101,21 +101,26 @@ def collect(sweep_dir: str | Path) -> pd.DataFrame:
     if not jobs:
         raise DataError(sweep_dir, "no job directories (.hydra/overrides.yaml) found: is this the multirun "
                                    "directory (hydra.sweep.dir) of `python train.py -m ...`?")
-    rows = []
+    rows, override_keys = [], {}
     for job in jobs:
+        overrides = read_overrides(job)
+        override_keys.update(dict.fromkeys(overrides))
         test = read_test_metrics(job)
-        logged = {k: v for k, v in read_last_logged(job).items() if k not in test}
+        logged = {k: v for k, v in read_last_logged(job).items() if k not in test and k not in overrides}
         rows.append({"job": str(job.relative_to(sweep_dir)), "status": STATUS_OK if test else STATUS_MISSING,
-                     **read_overrides(job), **test, **logged})
-    return pd.DataFrame(rows)
-
-
-def metric_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if "/" in c]
+                     **overrides, **test, **logged})
+    frame = pd.DataFrame(rows)
+    frame.attrs["overrides"] = list(override_keys)
+    return frame
 
 
 def override_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("job", "status") and "/" not in c]
+    """Columns that hold the jobs' overrides (as recorded by :func:`collect`)."""
+    return [c for c in frame.attrs.get("overrides", []) if c in frame.columns]
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ("job", "status", *override_columns(frame))]
 
 
 def swept_parameters(frame: pd.DataFrame) -> list[str]:
@@ -139,7 +144,7 @@ def markdown_table(frame: pd.DataFrame, metric: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if metric in frame.columns and frame[metric].notna().any():
         best = frame.loc[frame[metric].idxmax()]
-        lines += ["", f"Best {metric}: {best[metric]:.4f} (job {best['job']}: "
+        lines += ["", f"Best {metric}: {best[metric]:.4g} (job {best['job']}: "
                   + ", ".join(f"{p}={best[p]}" for p in swept) + ")"]
     return "\n".join(lines) + "\n"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 MAX_NAME = 120  # W&B shows long names truncated anyway
 
@@ -40,7 +40,8 @@ def apply_sweep_wandb_group(cfg: DictConfig) -> bool:
         if wandb_cfg.get("group") in (None, task_name):
             wandb_cfg.group = sweep_group_name(task_name, hydra_cfg.sweep.dir)
         if wandb_cfg.get("name") is None:
-            wandb_cfg.name = run_name(hydra_cfg.job.num, list(hydra_cfg.overrides.task))
+            job_num = OmegaConf.select(hydra_cfg, "job.num", default=0, throw_on_missing=False)
+            wandb_cfg.name = run_name(job_num, list(hydra_cfg.overrides.task))
     return True
 
 

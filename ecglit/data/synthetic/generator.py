@@ -23,7 +23,7 @@ from ecglit.data.synthetic.morphology import Waves, beat_waves, r_peak_offset_s
 from ecglit.data.synthetic.noise import NoisePlan, draw_noise_plan, render_noise
 from ecglit.data.synthetic.render import DOWER, assemble, project, render_vcg
 from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, beat_train
-from ecglit.data.synthetic.sampling import AF, sample_params
+from ecglit.data.synthetic.sampling import AF, qt_ms, sample_params
 from ecglit.errors import ConfigError
 
 MORPHOLOGY_STREAM, NOISE_STREAM = 0, 2
@@ -76,7 +76,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     if p.rhythm == AF:
         vcg_f = f_waves(rng, p.af_f0_hz, p.af_amp_mv, np.arange(length) / SAMPLE_RATE)
         gains = np.concatenate([[1.0, 1.0], PRECORDIAL_F_GAIN]) * UNITS_PER_MV
-        af_leads = (DOWER * gains[:, None]).astype(np.float32) @ vcg_f
+        af_leads = (DOWER * (gains * p.gain)[:, None]).astype(np.float32) @ vcg_f  # body habitus too
     noise = draw_noise_plan(np.random.default_rng([int(seed), int(index), NOISE_STREAM]), p.noise_level, p.resp_hz)
 
     r_peaks = train.onsets + np.array([r_peak_offset_s(p, k) for k in train.kinds])
@@ -88,7 +88,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     meta = {
         "seed": int(seed), "index": int(index),
         "hr_bpm": hr, "rate_target_bpm": p.rate_bpm, "pr_ms": p.pr_ms, "qrs_ms": p.qrs_ms,
-        "qt_ms": float(p.qtc_ms * np.cbrt(60.0 / p.rate_bpm) + max(0.0, p.qrs_ms - 100.0)), "qtc_ms": p.qtc_ms,
+        "qt_ms": qt_ms(p.rate_bpm, p.qtc_ms, p.qrs_ms), "qtc_ms": p.qtc_ms,
         "rhythm": p.rhythm, "av_conduction": p.av_conduction, "ventricular_conduction": p.ventricular_conduction,
         "record_seconds": p.record_seconds, "pad_left": pad, "noise_level": p.noise_level, "gain": p.gain,
         "p_amp_mv": p.p_amp if p.rhythm != AF else float("nan"), "t_amp_mv": p.t_amp,

@@ -17,6 +17,7 @@ from ecglit.data.synthetic.sampling import AF, VC_LBBB, VC_RBBB, ExamParams
 
 MS = 1e-3
 EXTENT = 2.5  # sigmas from a wave's centre to its onset/offset
+LBBB_LOBE_SIGMA = 1.0 / 8.0  # of the QRS duration: 2 x 2.5 sigma + 3 sigma between the lobes = 8 sigma
 
 
 @dataclass
@@ -39,6 +40,15 @@ class Waves:
         return Waves(tau, sigma, (dirs @ rotation.T) * amp[:, None])
 
 
+# Normal ventricular activation of a 90 ms QRS: (centre ms, sigma ms, amplitude mV, direction X, Y, Z).
+# The loop turns counter-clockwise in the horizontal plane, as in a normal VCG.
+NORMAL_QRS: tuple[tuple[float, float, float, tuple[float, float, float]], ...] = (
+    (14.0, 6.0, 0.15, (-0.6, 0.2, -0.8)),    # septal q: rightward and anterior (r in V1, q in I/V6)
+    (40.0, 10.0, 1.75, (0.62, 0.78, 0.25)),  # LV free wall R
+    (66.0, 9.0, 0.45, (-0.45, -0.6, 0.65)),  # terminal basal S: rightward, superior, posterior
+)
+
+
 def _rbbb_weight(qrs_ms: float) -> float:
     """0 for a 100 ms QRS, 1 from 120 ms: how complete the right-bundle delay pattern is."""
     return float(np.clip((qrs_ms - 100.0) / 20.0, 0.0, 1.0))
@@ -51,28 +61,28 @@ def _qrs_rows(p: ExamParams) -> list:
         # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Frontal axis normal to leftward.
         y = 0.35 * p.axis_tilt
         lobe = (0.60, y, 0.80)
-        # Extents: the first wave starts at 0, the second lobe ends exactly at d (centre d - 2.5 sigma).
+        # Extents (+-2.5 sigma) span exactly [0, d]: the initial wave and the first lobe start at 0,
+        # the second lobe ends at d. Lobes 3 sigma apart leave a dip of about a third: the notch.
+        sig = d * LBBB_LOBE_SIGMA
         return [(0.15 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
-                (0.28 * d, d / 7, 1.45, lobe),
-                (d - EXTENT * d / 7, d / 7, 1.55, lobe)]
+                (EXTENT * sig, sig, 1.45, lobe),
+                (d - EXTENT * sig, sig, 1.55, lobe)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
         s = min(d, 88.0) / 90.0
         sig_r = max(d - 75.0, 15.0) / 4.5
         amp_r = 0.45 + 0.45 * _rbbb_weight(d)  # incomplete RBBB: the same R', smaller
-        return [(14 * s, 6 * s, 0.15, (-0.6, 0.2, -0.8)),
-                (40 * s, 10 * s, 1.6, (0.62, 0.78, 0.25)),
-                (62 * s, 9 * s, 0.3, (-0.45, -0.6, 0.65)),
-                (d - EXTENT * sig_r, sig_r, amp_r, (-0.55, 0.05, -0.85))]
+        early = [(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS[:-1]]
+        return early + [(62 * s, 9 * s, 0.3, NORMAL_QRS[-1][3]),
+                        (d - EXTENT * sig_r, sig_r, amp_r, (-0.55, 0.05, -0.85))]
     s = d / 90.0  # normal, or IVCD: the normal sequence slowed down uniformly
-    return [(14 * s, 6 * s, 0.15, (-0.6, 0.2, -0.8)),
-            (40 * s, 10 * s, 1.75, (0.62, 0.78, 0.25)),
-            (66 * s, 9 * s, 0.45, (-0.45, -0.6, 0.65))]
+    return [(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS]
 
 
 def _t_rows(p: ExamParams) -> tuple[list, float]:
-    """T waves relative to the T peak, and the extra QT (ms) added by a wide QRS."""
+    """T waves relative to the T end (both Gaussians end there at +-2.5 sigma, so the T end is the
+    QT), and the extra QT (ms) added by a wide QRS. The T peak comes about 85 ms before its end."""
     a = p.t_amp
     direction: tuple[float, float, float] = (0.65, 0.6, -0.45)
     rows = []
@@ -85,7 +95,7 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
         # T turns anterior-to-posterior (inverted in V1-V3, discordant to R') as the block completes.
         w = _rbbb_weight(p.qrs_ms)
         direction = tuple((1 - w) * a0 + w * a1 for a0, a1 in zip(direction, (0.65, 0.45, 0.6)))
-    t_rows = [(-30.0, 50.0, 0.55 * a, direction), (5.0, 32.0, 0.6 * a, direction)]
+    t_rows = [(-115.0, 46.0, 0.55 * a, direction), (-80.0, 32.0, 0.6 * a, direction)]
     return rows + t_rows, max(0.0, p.qrs_ms - 100.0)
 
 
@@ -95,7 +105,7 @@ def _pvc_rows(rng: np.random.Generator) -> tuple[list, list]:
     u2 = u / np.linalg.norm(u) + 0.8 * rng.normal(size=3)
     amp = rng.uniform(1.3, 2.0)
     qrs = [(45.0, 22.0, amp, tuple(u)), (105.0, 18.0, 0.5 * amp, tuple(u2))]
-    t = [(-30.0, 55.0, 0.45, tuple(-u)), (5.0, 35.0, 0.45, tuple(-u))]
+    t = [(-137.5, 55.0, 0.45, tuple(-u)), (-87.5, 35.0, 0.45, tuple(-u))]  # relative to its T end
     return qrs, t
 
 
@@ -105,6 +115,7 @@ _BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS), KIND_PAC: (QRS, T_WAV
                KIND_PVC: (PVC_QRS, PVC_T)}
 _ROLE_ON_BEAT = {kind: np.isin(np.arange(7), roles) for kind, roles in _BEAT_ROLES.items()}
 PVC_T_DELAY_S = 0.06
+T_SCALE_RANGE = (0.75, 1.25)  # T-wave width factor: RR^(1/3) within these bounds
 
 
 def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Waves:
@@ -128,18 +139,23 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
     role = np.array([t[0] for t in table])
     waves = Waves.of([t[1] for t in table], p.rotation, p.gain)
 
-    # QT per beat (Fridericia on the preceding RR), plus the wide-QRS extension; T peak = QT - 75 ms.
-    t_peak = p.qtc_ms * MS * np.cbrt(train.rr_prev) + (qt_extra - 75.0) * MS
+    # QT (T end) per beat: Fridericia on the preceding RR plus the wide-QRS extension. The T wave
+    # itself narrows and widens with the RR like the QT does, so that at fast rates it ends at QT
+    # without swallowing the ST segment.
+    fridericia = np.cbrt(train.rr_prev)
+    t_end = p.qtc_ms * MS * fridericia + qt_extra * MS
+    t_scale = np.clip(fridericia, *T_SCALE_RANGE)
+    is_t = np.isin(role, (T_WAVE, PVC_T))
     centres, sigmas, vecs = [], [], []
     for kind, on_beat in _ROLE_ON_BEAT.items():
         beats = np.flatnonzero(train.kinds == kind)
         cols = np.flatnonzero(on_beat[role])
         if len(beats) == 0 or len(cols) == 0:
             continue
-        shift = (np.outer(t_peak[beats], role[cols] == T_WAVE)
-                 + np.outer(t_peak[beats] + PVC_T_DELAY_S, role[cols] == PVC_T))
-        centres.append((train.onsets[beats, None] + waves.tau[cols] + shift).ravel())
-        sigmas.append(np.tile(waves.sigma[cols], len(beats)))
+        scale = np.where(is_t[cols], t_scale[beats, None], 1.0)
+        shift = np.outer(t_end[beats], is_t[cols]) + PVC_T_DELAY_S * (role[cols] == PVC_T)
+        centres.append((train.onsets[beats, None] + waves.tau[cols] * scale + shift).ravel())
+        sigmas.append((waves.sigma[cols] * scale).ravel())
         vecs.append((beat_gain[beats, None, None] * waves.vec[cols][None]).reshape(-1, 3))
     return Waves(np.concatenate(centres), np.concatenate(sigmas), np.concatenate(vecs))
 
@@ -149,7 +165,7 @@ def r_peak_offset_s(p: ExamParams, kind: int) -> float:
     if kind == KIND_PVC:
         return 45 * MS
     if p.ventricular_conduction == VC_LBBB:
-        return 0.46 * p.qrs_ms * MS  # between the two lobes of the notched R
+        return 0.5 * p.qrs_ms * MS  # the notch between the two lobes of the R
     s = min(p.qrs_ms, 88.0) / 90.0 if p.ventricular_conduction == VC_RBBB else p.qrs_ms / 90.0
     return 40 * s * MS
 

@@ -4,6 +4,12 @@ Every nuisance variable (record length, noise level, gain, rotation, ectopy) is 
 of the diagnostic choices, so no label can be read off a nuisance. Rates and intervals are drawn
 relative to the configured label thresholds: positives and near-threshold negatives put
 ``borderline_fraction`` of their mass close to the threshold.
+
+PR, rate and QT share one RR interval: the P wave has to fit between the previous T wave's end and
+the QRS. A long PR never reaches back onto the previous T (a 1dAVb exam whose minimal long PR
+cannot fit redraws its rate, QRS width and QTc within their classes: long PR and fast rates exclude
+each other), and a normal PR shortens at fast rates; only in fast sinus tachycardia with a normal PR
+does the P wave merge with the T wave, as it does in real tracings.
 """
 
 from __future__ import annotations
@@ -19,8 +25,15 @@ AV_NORMAL, AV_1DAVB, AV_NONE = "normal", "1dAVb", "none"
 VC_NORMAL, VC_RBBB, VC_LBBB, VC_IVCD = "normal", "rbbb", "lbbb", "ivcd"
 
 AF_RATE_BPM = (45.0, 170.0)
+QTC_MS = (380.0, 450.0)
+ST_MAX_BPM, ST_TAIL_MEAN_BPM = 165.0, 20.0
 PR_NORMAL_MIN_MS = 120.0
-PR_LONG_MAX_MS = 400.0
+PR_LONG_CAP_MS = 350.0
+PR_LONG_TAIL_MEAN_MS = 40.0  # PR beyond the borderline band: exponential tail (real 1dAVb PR clusters low)
+# A P wave starts at least this long after the previous beat's T wave ends (QRS onset + QT), on the
+# shortest respiratory RR, so that its onset can be seen and PR measured.
+P_AFTER_T_MS = 20.0
+FIT_TRIES = 200
 
 
 @dataclass
@@ -68,6 +81,74 @@ def _rotation(rng: np.random.Generator) -> np.ndarray:
     return rz @ ry @ rx
 
 
+def qt_ms(rate_bpm: float, qtc_ms: float, qrs_ms: float) -> float:
+    """QT (ms) at a rate: Fridericia (QTc * RR^(1/3)) plus the QRS widening beyond 100 ms."""
+    return float(qtc_ms * np.cbrt(60.0 / rate_bpm) + max(0.0, qrs_ms - 100.0))
+
+
+def _tp_room_ms(rate_bpm: float, qtc_ms: float, qrs_ms: float, sinus_arrhythmia: float) -> float:
+    """Longest PR (ms) whose P wave still starts P_AFTER_T_MS after the previous T wave, on the
+    shortest RR of the respiratory cycle."""
+    return 60000.0 / rate_bpm * (1.0 - sinus_arrhythmia) - qt_ms(rate_bpm, qtc_ms, qrs_ms) - P_AFTER_T_MS
+
+
+def _truncated_exponential(u: float, mean: float, span: float) -> float:
+    """Inverse CDF at ``u`` of an exponential with ``mean`` truncated to [0, span]."""
+    return float(-mean * np.log1p(u * np.expm1(-span / mean)))
+
+
+def _draw_rate(rng: np.random.Generator, rate_class: str, cfg: SyntheticConfig, bl: float) -> tuple[float, bool]:
+    """(rate in bpm, whether it is a borderline-rate distractor) for a rate class."""
+    sb, st = cfg.sb_max_bpm, cfg.st_min_bpm
+    if rate_class == "sb":
+        return _near(rng, bl, sb - 0.5, sb - 4.0, max(30.0, sb - 16.0)), False
+    if rate_class == "st":
+        # Most sinus tachycardia is mild: beyond the borderline band the rate decays exponentially.
+        u_band, u = rng.random(2)
+        if u_band < bl:
+            return float(st + 0.5 + 5.5 * u), False
+        return st + 6.0 + _truncated_exponential(u, ST_TAIL_MEAN_BPM, ST_MAX_BPM - st - 6.0), False
+    if rate_class == "normal":
+        if rng.random() < bl:
+            low = rng.random() < 0.5
+            return float(rng.uniform(sb + 0.5, sb + 5.0) if low else rng.uniform(st - 5.0, st - 0.5)), True
+        return float(rng.uniform(sb + 5.0, st - 5.0)), False
+    return float(rng.uniform(*AF_RATE_BPM)), False
+
+
+def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticConfig, bl: float) -> float:
+    """QRS duration (ms): the +-2.5 sigma extent of the QRS waves."""
+    qrs_min = cfg.qrs_min_ms
+    if vc == VC_RBBB:
+        return _near(rng, bl, qrs_min, qrs_min + 8.0, 165.0) if complete else float(
+            rng.uniform(max(95.0, qrs_min - 20.0), qrs_min - 2.0))
+    if vc == VC_LBBB:
+        return _near(rng, bl, qrs_min, qrs_min + 8.0, 180.0) if complete else float(
+            rng.uniform(qrs_min - 12.0, qrs_min - 2.0))
+    if vc == VC_IVCD:
+        return float(rng.uniform(110.0, 140.0))
+    return float(rng.uniform(78.0, 105.0))
+
+
+def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
+    """1dAVb PR (ms): ``bl`` of the mass within 5-25 ms above the threshold, the rest an exponential
+    tail (mean PR_LONG_TAIL_MEAN_MS) beyond it; never above PR_LONG_CAP_MS nor ``room``."""
+    lo, mid = pr_max + 5.0, pr_max + 25.0
+    hi = max(lo, min(PR_LONG_CAP_MS, room))
+    u_band, u = rng.random(2)
+    if u_band < bl or hi <= mid:
+        return float(lo + u * (min(mid, hi) - lo))
+    return mid + _truncated_exponential(u, PR_LONG_TAIL_MEAN_MS, hi - mid)
+
+
+def _normal_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
+    """Normal PR (ms), 120 to pr_max - 5; shorter when the RR leaves no room (fast rates)."""
+    pr = _near(rng, bl, pr_max - 5.0, pr_max - 20.0, PR_NORMAL_MIN_MS)
+    cap = max(PR_NORMAL_MIN_MS + 20.0, room)  # PR shortens at fast rates, to 120-140 ms at most
+    u = rng.random()
+    return pr if pr <= cap else float(PR_NORMAL_MIN_MS + u * (cap - PR_NORMAL_MIN_MS))
+
+
 def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     """Draw one exam's parameters. The order of draws is fixed, so exam i is reproducible."""
     prev, bl = cfg.prevalence, cfg.borderline_fraction
@@ -103,74 +184,66 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
         else:
             vc = VC_NORMAL
 
-    sb, st, pr_max, qrs_min = cfg.sb_max_bpm, cfg.st_min_bpm, cfg.pr_max_ms, cfg.qrs_min_ms
-    # Rate (bpm). Positives: borderline share within 4-6 bpm of the threshold; negatives likewise.
-    if rate_class == "sb":
-        rate = _near(rng, bl, sb - 0.5, sb - 4.0, max(30.0, sb - 16.0))
-    elif rate_class == "st":
-        rate = _near(rng, bl, st + 0.5, st + 6.0, 165.0)
-    elif rate_class == "normal":
-        if rng.random() < bl:
-            rate = float(rng.uniform(sb + 0.5, sb + 5.0) if rng.random() < 0.5 else rng.uniform(st - 5.0, st - 0.5))
-            distractors.append("borderline_rate")
-        else:
-            rate = float(rng.uniform(sb + 5.0, st - 5.0))
-    else:
-        rate = float(rng.uniform(*AF_RATE_BPM))
-    rr_s = 60.0 / rate
+    # Respiratory sinus arrhythmia (drawn first: the P wave must fit on the shortest RR). Marked
+    # arrhythmia is a distractor; the usual small one is smaller at high rates.
+    u_sa, u_sa_depth = rng.random(2)
+    marked_sa = rhythm == SINUS and u_sa < cfg.sinus_arrhythmia_fraction
+    if marked_sa:
+        distractors.append("sinus_arrhythmia")
 
-    # PR (ms): long PR is capped so that P does not reach the preceding QRS at fast rates.
-    pr_cap = max(pr_max + 30.0, min(PR_LONG_MAX_MS, 0.75 * rr_s * 1000.0))
+    def sa_depth(rate_bpm: float) -> float:
+        if marked_sa:
+            return 0.06 + 0.06 * float(u_sa_depth)
+        return (0.005 + 0.045 * float(u_sa_depth)) * min(1.0, 80.0 / rate_bpm)
+
+    # Rate, QRS width and QTc, redrawn (within their classes) until a long PR fits in the RR.
+    pr_max = cfg.pr_max_ms
+    best: tuple[float, float, float, float, bool] | None = None
+    for _ in range(FIT_TRIES if av == AV_1DAVB else 1):
+        rate, borderline_rate = _draw_rate(rng, rate_class, cfg, bl)
+        qrs = _draw_qrs(rng, vc, complete, cfg, bl)
+        qtc = float(rng.uniform(*QTC_MS))
+        room = _tp_room_ms(rate, qtc, qrs, sa_depth(rate)) if rhythm == SINUS else float("nan")
+        if best is None or room > best[3]:
+            best = (rate, qrs, qtc, room, borderline_rate)
+        if av != AV_1DAVB or room >= pr_max + 5.0:
+            break
+    assert best is not None
+    rate, qrs, qtc, room, borderline_rate = best
+    if borderline_rate:
+        distractors.append("borderline_rate")
     if av == AV_1DAVB:
-        pr = _near(rng, bl, pr_max + 5.0, pr_max + 25.0, pr_cap)
+        pr = _long_pr(rng, pr_max, bl, room)
     elif av == AV_NORMAL:
-        pr = _near(rng, bl, pr_max - 5.0, pr_max - 20.0, PR_NORMAL_MIN_MS)
+        pr = _normal_pr(rng, pr_max, bl, room)
         if pr > pr_max - 20.0:
             distractors.append("borderline_pr")
     else:
         pr = float("nan")
 
-    # QRS duration (ms).
-    if vc == VC_RBBB:
-        qrs = _near(rng, bl, qrs_min, qrs_min + 8.0, 165.0) if complete else float(
-            rng.uniform(max(95.0, qrs_min - 20.0), qrs_min - 2.0))
-    elif vc == VC_LBBB:
-        qrs = _near(rng, bl, qrs_min, qrs_min + 8.0, 180.0) if complete else float(
-            rng.uniform(qrs_min - 12.0, qrs_min - 2.0))
-    elif vc == VC_IVCD:
-        qrs = float(rng.uniform(110.0, 140.0))
-    else:
-        qrs = float(rng.uniform(78.0, 105.0))
-
     # Nuisances and morphology variability: independent of every diagnostic choice above.
     record_seconds = 10.0 if rng.random() < cfg.p_record_10s else 7.0
     lo, hi = cfg.noise_level_range
     noise_level = float(rng.uniform(lo, hi)) * cfg.noise_scale
-    gain = float(np.exp(rng.normal(-0.08, 0.25)))  # body habitus; mean tuned to CODE-15% lead stds
+    gain = float(np.exp(rng.normal(-0.08, 0.25)))  # body habitus
     rotation = _rotation(rng)
     p_amp = float(rng.uniform(0.08, 0.25))
     t_amp = float(rng.uniform(0.15, 0.45))
     axis_tilt = float(rng.uniform(-1.0, 1.0))
-    qtc = float(rng.uniform(380.0, 450.0))
     resp_hz = float(rng.uniform(0.15, 0.35))
-    u_sa, u_lowp, u_pac, u_pvc = rng.random(4)
-    if rhythm == SINUS and u_sa < cfg.sinus_arrhythmia_fraction:
-        sinus_arrhythmia = float(rng.uniform(0.06, 0.12))
-        distractors.append("sinus_arrhythmia")
-    else:
-        # Respiratory sinus arrhythmia is smaller at high rates.
-        sinus_arrhythmia = float(rng.uniform(0.005, 0.05)) * min(1.0, 80.0 / rate)
+    u_lowp, u_pac, u_pvc = rng.random(3)
     if rhythm == SINUS and u_lowp < cfg.low_p_fraction:
         p_amp = float(rng.uniform(0.03, 0.06))
         distractors.append("low_p")
-    # PACs need a sinus node to reset; PVCs occur in any rhythm.
+    # PVCs are equally likely in every rhythm, so their presence says nothing about AF. PACs are
+    # atrial ectopics and need an organised atrial rhythm: sinus exams only.
     has_pac = bool(rhythm == SINUS and u_pac < cfg.ectopy_rate / 2)
     has_pvc = bool(u_pvc < cfg.ectopy_rate / 2)
     f0, famp = float(rng.uniform(4.5, 8.5)), float(rng.uniform(0.02, 0.15))
     return ExamParams(
         rhythm=rhythm, av_conduction=av, ventricular_conduction=vc, rate_bpm=rate, pr_ms=pr, qrs_ms=qrs,
         qtc_ms=qtc, record_seconds=record_seconds, noise_level=noise_level, gain=gain, rotation=rotation,
-        p_amp=p_amp, t_amp=t_amp, axis_tilt=axis_tilt, resp_hz=resp_hz, sinus_arrhythmia=sinus_arrhythmia,
+        p_amp=p_amp, t_amp=t_amp, axis_tilt=axis_tilt, resp_hz=resp_hz, sinus_arrhythmia=sa_depth(rate),
         has_pac=has_pac, has_pvc=has_pvc, distractors=tuple(distractors),
         af_f0_hz=f0 if rhythm == AF else float("nan"), af_amp_mv=famp if rhythm == AF else float("nan"),
     )
