@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
@@ -19,7 +20,10 @@ from ecglit.data.synthetic import (
     generate_exam,
     materialize,
 )
+from ecglit.data.synthetic.generator import _plan_exam
 from ecglit.data.synthetic.materialize import METADATA_COLUMNS
+from ecglit.data.synthetic.morphology import EXTENT, _qrs_rows
+from ecglit.data.synthetic.sampling import sample_params
 from ecglit.errors import ConfigError
 
 # Per-lead std of CODE-15% (1e-4 V), from ../shared/design/synthetic-ecg.md §1.1.
@@ -160,8 +164,74 @@ def test_borderline_rates_and_distractors_are_present(batch):
     kinds = {d for m in metas for d in m["distractors"]}
     assert {"incomplete_rbbb", "ivcd", "sinus_arrhythmia", "low_p", "borderline_rate"} <= kinds
     assert any(m["has_pac"] for m in metas) and any(m["has_pvc"] for m in metas)
-    irbbb = [m for m in metas if "incomplete_rbbb" in m["distractors"]]
-    assert all(m["qrs_ms"] < 120 for m in irbbb)
+    incomplete = [m for m in metas if {"incomplete_rbbb", "incomplete_lbbb"} & set(m["distractors"])]
+    assert len(incomplete) >= 10 and all(m["qrs_ms"] < 120 for m in incomplete)
+
+
+def _p_after_t_gaps_ms(m: dict) -> np.ndarray:
+    """For each sinus beat after a supraventricular one: time from the previous T end (QRS onset + QT)
+    to this beat's P onset (QRS onset - PR), in ms. (A PAC's own P lands early, often on the T.)"""
+    onsets = np.array(m["qrs_onset_samples"]) / 0.4
+    kinds = np.array(m["beat_kinds"])
+    pair = (kinds[1:] == "sinus") & (kinds[:-1] != "pvc")
+    return (np.diff(onsets) - m["pr_ms"] - m["qt_ms"])[pair]
+
+
+def test_long_pr_fits_between_the_previous_t_and_the_qrs():
+    """A 1dAVb P wave never sits on the previous T (PR would be unmeasurable), even at fast rates."""
+    cfg = SyntheticConfig(prevalence={"1dAVb": 0.5, "ST": 0.3, "SB": 0.2, "AF": 0.0})
+    _, _, clean, metas = generate_batch(21, range(300), cfg)
+    long_pr = [m for c, m in zip(clean, metas) if c[K["1dAVb"]]]
+    normal_pr = [m for c, m in zip(clean, metas) if not c[K["1dAVb"]]]
+    assert len(long_pr) > 120 and sum(m["hr_bpm"] > 100 for m in long_pr) >= 10  # 1dAVb + ST exists
+    mean_gap = np.array([60000.0 / m["hr_bpm"] - m["pr_ms"] - m["qt_ms"] for m in long_pr])
+    shortest_gap = np.array([_p_after_t_gaps_ms(m).min() for m in long_pr])
+    assert mean_gap.min() > 10.0, np.sort(mean_gap)[:5]
+    assert np.mean(shortest_gap > 0) >= 0.95, np.sort(shortest_gap)[:10]
+    pr = np.array([m["pr_ms"] for m in long_pr])
+    assert pr.min() > 200.0 and pr.max() <= 350.0
+    # Real first-degree blocks cluster just above 200 ms: the configured borderline share (0.25) within
+    # 25 ms of the threshold where the rate leaves room, an exponential tail beyond it.
+    roomy = pr[np.array([m["hr_bpm"] < 90 for m in long_pr])]
+    assert len(roomy) > 60 and 0.15 <= np.mean(roomy <= 225.0) <= 0.35
+    assert 230.0 < np.median(roomy) < 260.0 and np.mean(pr > 300) < 0.1
+    normal = np.array([m["pr_ms"] for m in normal_pr])
+    assert normal.min() >= 120.0 and normal.max() <= 195.0
+    fast = np.array([m["pr_ms"] for m in normal_pr if m["hr_bpm"] > 115])
+    assert len(fast) >= 10 and np.median(fast) < 140.0  # PR shortens at fast rates
+
+
+@pytest.mark.parametrize("conduction", ["normal", "ivcd", "rbbb", "lbbb"])
+def test_qrs_waves_span_the_labelled_duration(conduction):
+    """The QRS waves' +-2.5 sigma extents start at the QRS onset and end at the labelled duration D,
+    so incomplete blocks (D < 120 ms) are really narrower than the threshold."""
+    params = sample_params(np.random.default_rng(0), SyntheticConfig())
+    for d in (80.0, 100.0, 112.0, 118.0, 125.0, 150.0, 180.0):
+        p = dataclasses.replace(params, ventricular_conduction=conduction, qrs_ms=d)
+        rows = np.array([(c, w) for c, w, _, _ in _qrs_rows(p)])
+        start, end = (rows[:, 0] - EXTENT * rows[:, 1]).min(), (rows[:, 0] + EXTENT * rows[:, 1]).max()
+        assert -0.02 * d <= start <= 0.05 * d and 0.97 * d <= end <= d + 1e-9, (conduction, d, start, end)
+
+
+def test_af_waves_scale_with_the_exam_gain():
+    cfg = SyntheticConfig(prevalence={c: float(c == "AF") for c in CLASSES})
+    plans = [_plan_exam(3, i, cfg) for i in range(40)]
+    rms = np.array([np.sqrt(np.mean(p.af_leads**2)) for p in plans])
+    amp = np.array([p.meta["af_amp_mv"] for p in plans])
+    gain = np.array([p.meta["gain"] for p in plans])
+    per_gain = rms / (amp * gain)
+    assert per_gain.std() / per_gain.mean() < 0.08 and np.corrcoef(np.log(rms / amp), np.log(gain))[0, 1] > 0.9
+
+
+def test_ectopy_is_independent_of_the_rhythm():
+    """PVCs are as frequent in AF as in sinus rhythm; PACs (atrial ectopics) occur in sinus only."""
+    cfg = SyntheticConfig(prevalence={"AF": 0.5, "SB": 0.1, "ST": 0.1, "1dAVb": 0.1})
+    metas = [_plan_exam(9, i, cfg).meta for i in range(3000)]
+    af = np.array([m["rhythm"] == "af" for m in metas])
+    pvc = np.array([m["has_pvc"] for m in metas])
+    pac = np.array([m["has_pac"] for m in metas])
+    assert abs(pvc[af].mean() - pvc[~af].mean()) < 0.03 and 0.05 < pvc.mean() < 0.11
+    assert not pac[af].any() and 0.05 < pac[~af].mean() < 0.11
 
 
 def test_physionet_definitions_move_the_bradycardia_threshold():
@@ -197,9 +267,9 @@ def test_label_noise_keeps_clean_labels_and_signals(batch):
 
 
 def test_nuisances_do_not_predict_labels(batch):
-    """Leakage audit: record length, noise level, gain and padding carry no label information."""
+    """Leakage audit: record length, noise level, gain, padding and PVCs carry no label information."""
     _, _, clean, metas = batch
-    for name in ("record_seconds", "noise_level", "gain", "pad_left"):
+    for name in ("record_seconds", "noise_level", "gain", "pad_left", "has_pvc"):
         values = np.array([m[name] for m in metas], dtype=float)
         _, tie, counts = np.unique(values, return_inverse=True, return_counts=True)
         first = np.concatenate([[0], np.cumsum(counts)[:-1]])

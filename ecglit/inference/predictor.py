@@ -46,7 +46,7 @@ class Predictor:
         self.input_scale = float(input_scale)
         self.batch_size = int(batch_size)
         device = device if isinstance(device, torch.device) else resolve_device(str(device))
-        self.backend = make_backend(backend, model, device, str(precision))
+        self.backend = make_backend(backend, model, device, str(precision), self.batch_size)
 
     @classmethod
     def from_module(cls, module: Any, **kwargs: Any) -> Predictor:

@@ -15,7 +15,10 @@ from ecglit.data.synthetic.generator import SyntheticExam, generate_batch, gener
 from ecglit.data.synthetic.materialize import materialize
 
 # Bump when the same (seed, index, config) would give a different exam, so caches are rebuilt.
-GENERATOR_VERSION = "1"
+# 2: PR/rate/QT fitted in one RR (no long PR on the previous T), LBBB extent = labelled QRS, T end = QT,
+#    AF f-waves scaled by the exam gain, milder sinus tachycardia, taller P at fast rates, QRS loop
+#    fitted to real per-exam lead amplitudes.
+GENERATOR_VERSION = "2"
 
 __all__ = ["GENERATOR_VERSION", "LABEL_DEFINITIONS", "SyntheticConfig", "SyntheticECGDataset", "SyntheticExam",
            "generate_batch", "generate_exam", "materialize"]

@@ -40,7 +40,8 @@ class SyntheticConfig:
             keys keep the default 0.12). Sampled from the joint rhythm x AV x ventricular x rate
             distribution, so the combinations must be possible (SB + ST + AF <= 1, ...).
         borderline_fraction: share of positives and of near-threshold negatives placed within
-            5 bpm / 20 ms / 8 ms of their threshold.
+            5 bpm / 20 ms / 8 ms of their threshold (1dAVb at fast rates, where no longer PR fits
+            between the previous T wave and the QRS, is borderline more often).
         label_definitions: threshold preset, "code" (SB < 50 bpm) or "physionet" (SB < 60 bpm).
         sb_max_bpm, st_min_bpm, pr_max_ms, qrs_min_ms: explicit thresholds; None takes the preset's.
         p_record_10s: probability of a 10 s record (else 7 s).
@@ -49,8 +50,10 @@ class SyntheticConfig:
             morphology as the noisy ones).
         p_fn, p_fp: per-class label-noise flip probabilities for positives / negatives (clean labels
             are always kept alongside).
-        ectopy_rate: probability that an exam contains ectopic beats (half PACs, half PVCs,
-            drawn independently).
+        ectopy_rate: twice the probability of PVCs (in every rhythm, so they say nothing about AF)
+            and of PACs (sinus exams only: atrial ectopics need an organised atrial rhythm), drawn
+            independently. ``has_pac`` is therefore 0 in AF by physiology; alone it predicts AF with
+            AUROC 0.5 + ectopy_rate / 4 (0.54 at the default).
         irbbb_fraction, ilbbb_fraction, ivcd_fraction: share of exams without a bundle-branch block
             that get incomplete RBBB, incomplete LBBB or a nonspecific intraventricular delay
             (all label-negative distractors).

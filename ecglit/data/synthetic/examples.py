@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from ecglit.constants import CLASSES
 from ecglit.data.synthetic.config import SyntheticConfig
 from ecglit.data.synthetic.generator import SyntheticExam, generate_exam
@@ -34,12 +36,23 @@ def showcase_exams(seed: int = 0, base: SyntheticConfig | None = None, max_tries
             exam = generate_exam(seed, i, cfg)
             positives = [c for c, v in zip(CLASSES, exam.clean_labels) if v]
             readable = cls != "AF" or 60 <= exam.meta["hr_bpm"] <= 110  # irregularity and f-waves visible
+            readable = readable and -30.0 <= frontal_axis_deg(exam) <= 75.0  # a textbook frontal axis
             if positives == ([] if cls == "normal" else [cls]) and exam.meta["record_seconds"] == 10.0 and readable:
                 out.append((cls, exam))
                 break
         else:
             out.append((cls, exam))  # rare: keep the last one tried
     return out
+
+
+def frontal_axis_deg(exam: SyntheticExam) -> float:
+    """Frontal QRS axis (degrees) from the net QRS areas in I and aVF, summed over the beats."""
+    width = max(1, round(exam.meta["qrs_ms"] * 0.4))  # samples at 400 Hz
+    area_i = area_avf = 0.0
+    for onset in exam.meta["qrs_onset_samples"]:
+        qrs = exam.signal[onset:onset + width]
+        area_i, area_avf = area_i + float(qrs[:, 0].sum()), area_avf + float(qrs[:, 5].sum())
+    return float(np.degrees(np.arctan2(area_avf, area_i)))
 
 
 def describe(cls: str, exam: SyntheticExam) -> str:

@@ -80,8 +80,10 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     noise = draw_noise_plan(np.random.default_rng([int(seed), int(index), NOISE_STREAM]), p.noise_level, p.resp_hz)
 
     r_peaks = train.onsets + np.array([r_peak_offset_s(p, k) for k in train.kinds])
-    in_window = (r_peaks >= 0.0) & (r_peaks < p.record_seconds)
-    hr = heart_rate_bpm(r_peaks, train.kinds, p.record_seconds)
+    # Inside the window = on one of its samples once rounded (an R peak in the last half sample is not).
+    window_s = (length - 0.5) / SAMPLE_RATE
+    in_window = (r_peaks >= 0.0) & (r_peaks < window_s)
+    hr = heart_rate_bpm(r_peaks, train.kinds, window_s)
     clean = clinical_labels(p.rhythm, hr, p.pr_ms, p.qrs_ms, p.ventricular_conduction, cfg)
     labels = noisy_labels(clean, int(seed), int(index), cfg)
     kinds = train.kinds[in_window]

@@ -27,6 +27,7 @@ VC_NORMAL, VC_RBBB, VC_LBBB, VC_IVCD = "normal", "rbbb", "lbbb", "ivcd"
 AF_RATE_BPM = (45.0, 170.0)
 QTC_MS = (380.0, 450.0)
 ST_MAX_BPM, ST_TAIL_MEAN_BPM = 165.0, 20.0
+P_AMP_RATE_GAIN = 0.6  # relative P amplitude increase from 70 to 150 bpm
 PR_NORMAL_MIN_MS = 120.0
 PR_LONG_CAP_MS = 350.0
 PR_LONG_TAIL_MEAN_MS = 40.0  # PR beyond the borderline band: exponential tail (real 1dAVb PR clusters low)
@@ -127,7 +128,7 @@ def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticC
             rng.uniform(qrs_min - 12.0, qrs_min - 2.0))
     if vc == VC_IVCD:
         return float(rng.uniform(110.0, 140.0))
-    return float(rng.uniform(78.0, 105.0))
+    return float(rng.uniform(70.0, 100.0))  # normal adults: about 85 ms
 
 
 def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
@@ -235,6 +236,8 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     if rhythm == SINUS and u_lowp < cfg.low_p_fraction:
         p_amp = float(rng.uniform(0.03, 0.06))
         distractors.append("low_p")
+    # Sympathetic drive makes the P wave taller at faster sinus rates (as in exercise tracings).
+    p_amp *= 1.0 + P_AMP_RATE_GAIN * float(np.clip((rate - 70.0) / 80.0, 0.0, 1.0))
     # PVCs are equally likely in every rhythm, so their presence says nothing about AF. PACs are
     # atrial ectopics and need an organised atrial rhythm: sinus exams only.
     has_pac = bool(rhythm == SINUS and u_pac < cfg.ectopy_rate / 2)
