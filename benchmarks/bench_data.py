@@ -2,13 +2,14 @@
 and peak memory of the pipeline for data sets of growing size.
 
 The largest data set is generated once (``ecglit.data.synthetic.materialize``, all cores) in shards of
-``sizes[0]`` exams; the smaller ones are directories of symbolic links to its first shards, each with
+gcd(sizes) exams; the smaller ones are directories of symbolic links to its first shards, each with
 its own exams.csv (only its exams) and shard-scan cache, so every size is a complete data set on disk.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import shutil
 import statistics
 import time
@@ -24,9 +25,7 @@ def make_datasets(work: Path, sizes: list[int], seed: int = 2024) -> tuple[dict[
     from ecglit.data.synthetic import materialize
 
     sizes = sorted(sizes)
-    shard, largest = sizes[0], sizes[-1]
-    if any(n % shard for n in sizes):
-        raise ValueError(f"sizes {sizes} must be multiples of the smallest")
+    shard, largest = math.gcd(*sizes), sizes[-1]  # every size is a whole number of shards
     full = work / f"n{largest}"
     start = time.perf_counter()
     if not (full / "exams.csv").exists():

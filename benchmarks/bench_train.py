@@ -25,7 +25,7 @@ def ecglit_train(data_dir: Path, out_dir: Path, batch_size: int, steps: int, tra
     overrides = [
         "model=resnet_paper", "data=code15", f"data.root={data_dir}", f"data.batch_size={batch_size}",
         f"trainer={trainer}", f"+trainer.max_steps={steps}", "trainer.max_epochs=1000", "trainer.limit_val_batches=0",
-        "trainer.log_every_n_steps=1000", "test=false", "optimized_metric=null", "logger=none", "callbacks=none",
+        "trainer.log_every_n_steps=1000", "test=false", "optimized_metric=null", "logger=none", "callbacks=none", "module.scheduler=null",
         "+callbacks.step_timer._target_=step_timer.StepTimer", f"+callbacks.step_timer.out={timer_file}",
         f"hydra.run.dir={out_dir}", f"trainer.default_root_dir={out_dir}", *extra,
     ]
@@ -59,8 +59,11 @@ def run(data_dir: Path, batch_size: int = 64, steps: int = 10, warmup: int = 2, 
         checkpoint = ours["checkpoint"] or checkpoint
         base_rate = steady_rate(base["stamps"], batch_size, warmup)
         our_rate = steady_rate(ours["stamps"], batch_size, warmup)
+        base_faults = (base["faults"][-1] - base["faults"][warmup]) / steps
+        our_faults = (ours["faults"][-1] - ours["faults"][warmup]) / steps
         rounds_out.append({"plain_exams_per_s": base_rate, "ecglit_exams_per_s": our_rate,
                            "ratio": our_rate / base_rate, "plain_process_s": base["process_wall_s"],
+                           "plain_page_faults_per_step": base_faults, "ecglit_page_faults_per_step": our_faults,
                            "ecglit_process_s": ours["process_wall_s"], "precision": ours.get("precision"),
                            "load_before": load_before, "load_after": load()})
         print(f"  train round {r}: plain {base_rate:.1f} exams/s, ecglit {our_rate:.1f} exams/s "

@@ -4,7 +4,7 @@
     python benchmarks/plain_pytorch.py infer DIR --batch-size 64 --ckpt last.ckpt --exams 512
 Prints one BENCH_RESULT line: the time after every step/batch (so warm-up can be left out).
 """
-import argparse, json, time  # noqa: E401
+import argparse, json, resource, time  # noqa: E401
 
 import h5py, numpy as np, pandas as pd, torch  # noqa: E401
 from torch import nn
@@ -39,14 +39,14 @@ def main():
     p.add_argument("--ckpt"); p.add_argument("--exams", type=int, default=512)
     a = p.parse_args()
     torch.manual_seed(0)
-    net, stamps = ResNet1d(), [time.perf_counter()]
+    net, stamps, faults = ResNet1d(), [time.perf_counter()], [resource.getrusage(0).ru_minflt]
     if a.mode == "train":
         opt, loss_fn = torch.optim.Adam(net.parameters(), lr=1e-3), nn.BCEWithLogitsLoss()
         for step, (x, y) in enumerate(DataLoader(Shards(a.root), a.batch_size, shuffle=True, drop_last=True)):
             opt.zero_grad()
             loss_fn(net(x), y).backward()
             opt.step()
-            stamps.append(time.perf_counter())
+            stamps.append(time.perf_counter()), faults.append(resource.getrusage(0).ru_minflt)
             if step + 1 == a.steps:
                 break
     else:
@@ -57,10 +57,10 @@ def main():
         with torch.no_grad():
             for x, _ in loader:
                 probs = torch.sigmoid(net(x))  # noqa: F841 (the probabilities a service would return)
-                stamps.append(time.perf_counter())
+                stamps.append(time.perf_counter()), faults.append(resource.getrusage(0).ru_minflt)
                 if (len(stamps) - 1) * a.batch_size >= a.exams:
                     break
-    print("BENCH_RESULT " + json.dumps({"stamps": stamps, "batch_size": a.batch_size}), flush=True)
+    print("BENCH_RESULT " + json.dumps({"stamps": stamps, "faults": faults, "batch_size": a.batch_size}), flush=True)
 
 
 if __name__ == "__main__":

@@ -71,8 +71,18 @@ def table(r: dict) -> str:
             f"{x['load_before']:.1f})" for x in tr["rounds"]))
     lines.append("- inference: " + "; ".join(
         f"{x['plain_exams_per_s']:.1f} vs {x['ecglit_exams_per_s']:.1f} ({x['ratio']:.2f}x, {x['backend']} "
-        f"{x['precision']}, first batch incl. compile {x['ecglit_first_batch_s']:.0f} s, load {x['load_before']:.1f})"
-        for x in i["rounds"]))
+        f"{x['precision']}, first batch incl. compile {x['ecglit_first_batch_s']:.0f} s "
+        f"({'empty' if k == 0 else 'warm'} cache), load {x['load_before']:.1f})" for k, x in enumerate(i["rounds"])))
+    lines.append("- minor page faults per training step, plain vs ecglit: " + "; ".join(
+        f"batch {tr['batch_size']}: " + ", ".join(f"{x['plain_page_faults_per_step'] / 1e3:.0f}k vs "
+                                                  f"{x['ecglit_page_faults_per_step'] / 1e3:.0f}k" for x in tr["rounds"])
+        for tr in t))
+    if "infer_variants" in r:
+        lines += ["", "Inference backends x precisions (benchmarks/bench_backends.py, one process, batch 64, BatchNorm "
+                  "statistics set on synthetic exams):", "",
+                  "| backend:precision | exams/s | vs eager fp32 | setup (s) | max abs prob diff |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['exams_per_s']:.1f} | {v['vs_eager_fp32']:.2f}x | {v['setup_s']:.0f} | "
+                  f"{v['max_abs_prob_diff']:.1e} |" for k, v in r["infer_variants"].items()]
     return "\n".join(lines)
 
 

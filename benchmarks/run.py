@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_backends  # noqa: E402
 import bench_data  # noqa: E402
 import bench_infer  # noqa: E402
 import bench_peak  # noqa: E402
@@ -35,7 +36,7 @@ SETTINGS = {
     "full": {"sizes": [10000, 50000, 100000], "data_batches": 100, "worker_counts": [0, 1, 2, 4],
              "train": [{"batch_size": 64, "steps": 10, "warmup": 2, "rounds": 2},
                        {"batch_size": 32, "steps": 12, "warmup": 2, "rounds": 2}],
-             "infer_exams": 1024, "infer_rounds": 3, "peak_seconds": 4.0},
+             "infer_exams": 1024, "infer_rounds": 3, "peak_seconds": 4.0, "variants": True},
 }
 
 
@@ -70,6 +71,9 @@ def main() -> None:
         checkpoint = results["train"][0]["checkpoint"]
         results["infer"] = bench_infer.run(checkpoint, train_data, work, exams=s["infer_exams"],
                                            rounds=s["infer_rounds"])
+        if s.get("variants"):
+            print("[+] every inference backend x precision, one process", flush=True)
+            results["infer_variants"] = bench_backends.run()
     finally:
         if not args.keep_data and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)

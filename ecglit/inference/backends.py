@@ -83,13 +83,28 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def noise_shaped_round(weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Round a (out, in, k) kernel to ``dtype`` carrying each tap's rounding error into the next tap
+    (first-order error diffusion). The errors of neighbouring taps then cancel on slowly varying inputs,
+    as ECGs and their feature maps are: on the paper's network this halves the output error due to
+    weight rounding (BENCHMARKS.md) at no run-time cost."""
+    w = weight.detach().float()
+    out = torch.empty_like(w, dtype=dtype)
+    carry = torch.zeros_like(w[..., 0])
+    for k in range(w.shape[-1]):
+        wanted = w[..., k] + carry
+        out[..., k] = wanted.to(dtype)
+        carry = wanted - out[..., k].float()
+    return out
+
+
 class LowPrecisionConv1d(nn.Module):
-    """A Conv1d computed in ``dtype`` (weights stored in it) with float32 input and output."""
+    """A Conv1d computed in ``dtype`` (noise-shaped weights stored in it) with float32 input and output."""
 
     def __init__(self, conv: nn.Conv1d, dtype: torch.dtype) -> None:
         super().__init__()
         self.conv, self.dtype = conv, dtype  # the original keeps padding/stride/repr
-        self.register_buffer("weight", conv.weight.detach().to(dtype))
+        self.register_buffer("weight", noise_shaped_round(conv.weight, dtype))
         self.pads = tuple(getattr(conv, "same_pads", (0, 0)))  # SamePadConv1d pads before convolving
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
