@@ -31,7 +31,8 @@ def make_datasets(work: Path, sizes: list[int], seed: int = 2024) -> tuple[dict[
     if not (full / "exams.csv").exists():
         materialize(full, largest, seed, shard_size=shard, progress=False, overwrite=True)
     generate_s = time.perf_counter() - start
-    rows = list(csv.DictReader(open(full / "exams.csv", newline="")))
+    with open(full / "exams.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     dirs: dict[int, Path] = {largest: full}
     for n in sizes[:-1]:
         d = work / f"n{n}"

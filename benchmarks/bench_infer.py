@@ -18,9 +18,8 @@ from typing import Any
 
 import h5py
 import torch
+from common import PAPER_GFLOP, load, run_child, steady_rate, wait_for_quiet
 from torch import nn
-
-from common import PAPER_GFLOP, load, run_child, steady_rate
 
 
 def calibrate_batchnorm(checkpoint: str, data_dir: Path, out: Path, exams: int = 256) -> str:
@@ -34,7 +33,7 @@ def calibrate_batchnorm(checkpoint: str, data_dir: Path, out: Path, exams: int =
             m.reset_running_stats()
             m.momentum = None  # cumulative average
             m.train()
-    shard = sorted(data_dir.glob("exams_part*.hdf5"))[0]
+    shard = min(data_dir.glob("exams_part*.hdf5"))
     with h5py.File(shard, "r") as f, torch.no_grad():
         for start in range(0, min(exams, f["tracings"].shape[0]), 64):
             x = torch.from_numpy(f["tracings"][start:start + 64]).transpose(1, 2).contiguous() * scale
@@ -51,6 +50,7 @@ def run(checkpoint: str, data_dir: Path, out_dir: Path, exams: int = 512, batch_
     checkpoint = calibrate_batchnorm(checkpoint, data_dir, out_dir / "calibrated.ckpt")
     rounds_out = []
     for r in range(rounds):
+        quiet = wait_for_quiet()
         load_before = load()
         base = run_child(["benchmarks/plain_pytorch.py", "infer", str(data_dir), "--ckpt", checkpoint,
                           "--batch-size", str(batch_size), "--exams", str(exams)])
@@ -65,7 +65,7 @@ def run(checkpoint: str, data_dir: Path, out_dir: Path, exams: int = 512, batch_
                            "ecglit_first_batch_s": ours["stamps"][1] - ours["stamps"][0],
                            "backend": ours["resolved"], "precision": ours["resolved_precision"],
                            "max_abs_prob_diff": ours["max_abs_prob_diff"], "label_agreement": ours["label_agreement"],
-                           "check_exams": ours["check_exams"], "load_before": load_before, "load_after": load()})
+                           "check_exams": ours["check_exams"], "load_before": load_before, "load_after": load(), **quiet})
         print(f"  infer round {r}: plain {base_rate:.1f} exams/s, ecglit {our_rate:.1f} exams/s "
               f"({our_rate / base_rate:.2f}x, {ours['resolved']} {ours['resolved_precision']}), "
               f"max |dp| {ours['max_abs_prob_diff']:.2g}, load {load_before:.1f}->{load():.1f}", flush=True)

@@ -30,10 +30,10 @@ def run(seconds: float = 3.0, n: int = 2048) -> dict[str, float]:
         a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         x, w = torch.randn(1, n, n, dtype=dtype), torch.randn(n, n, 1, dtype=dtype)
         flop = 2.0 * n**3
-        out[f"{name}_mm_gflop_per_s"] = _best_rate(lambda: torch.mm(a, b), flop, seconds)
-        out[f"{name}_conv1x1_gflop_per_s"] = _best_rate(lambda: F.conv1d(x, w), flop, seconds)
+        out[f"{name}_mm_gflop_per_s"] = _best_rate(lambda a=a, b=b: torch.mm(a, b), flop, seconds)
+        out[f"{name}_conv1x1_gflop_per_s"] = _best_rate(lambda x=x, w=w: F.conv1d(x, w), flop, seconds)
         xk, wk = torch.randn(8, 256, 4096 + 15, dtype=dtype), torch.randn(256, 256, 16, dtype=dtype)
-        out[f"{name}_conv16_gflop_per_s"] = _best_rate(lambda: F.conv1d(xk, wk), 2.0 * 8 * 256 * 256 * 16 * 4096,
+        out[f"{name}_conv16_gflop_per_s"] = _best_rate(lambda xk=xk, wk=wk: F.conv1d(xk, wk), 2.0 * 8 * 256 * 256 * 16 * 4096,
                                                        seconds)
         out[f"{name}_peak_gflop_per_s"] = max(out[f"{name}_{k}_gflop_per_s"] for k in ("mm", "conv1x1", "conv16"))
     print(f"  matmul peak: fp32 {out['fp32_peak_gflop_per_s']:.0f} GFLOP/s, bf16 {out['bf16_peak_gflop_per_s']:.0f}"

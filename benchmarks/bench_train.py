@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import PAPER_GFLOP, PYTHON, REPO, env_for_child, load, run_child, steady_rate
+from common import PAPER_GFLOP, PYTHON, REPO, env_for_child, load, run_child, steady_rate, wait_for_quiet
 
 
 def ecglit_train(data_dir: Path, out_dir: Path, batch_size: int, steps: int, trainer: str = "cpu_fast",
@@ -30,7 +30,7 @@ def ecglit_train(data_dir: Path, out_dir: Path, batch_size: int, steps: int, tra
         f"hydra.run.dir={out_dir}", f"trainer.default_root_dir={out_dir}", *extra,
     ]
     start = time.perf_counter()
-    proc = subprocess.run([PYTHON, "train.py", *overrides], cwd=REPO, env=env_for_child(), capture_output=True,
+    proc = subprocess.run([PYTHON, "train.py", *overrides], cwd=REPO, env=env_for_child(), capture_output=True, check=False,
                           text=True, timeout=3600)
     if proc.returncode != 0 or not timer_file.exists():
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
@@ -53,6 +53,7 @@ def run(data_dir: Path, batch_size: int = 64, steps: int = 10, warmup: int = 2, 
     rounds_out = []
     checkpoint = ""
     for r in range(rounds):
+        quiet = wait_for_quiet()
         load_before = load()
         base = plain_train(data_dir, batch_size, warmup + steps)
         ours = ecglit_train(data_dir, work / f"round{r}", batch_size, warmup + steps, trainer)
@@ -65,7 +66,7 @@ def run(data_dir: Path, batch_size: int = 64, steps: int = 10, warmup: int = 2, 
                            "ratio": our_rate / base_rate, "plain_process_s": base["process_wall_s"],
                            "plain_page_faults_per_step": base_faults, "ecglit_page_faults_per_step": our_faults,
                            "ecglit_process_s": ours["process_wall_s"], "precision": ours.get("precision"),
-                           "load_before": load_before, "load_after": load()})
+                           "load_before": load_before, "load_after": load(), **quiet})
         print(f"  train round {r}: plain {base_rate:.1f} exams/s, ecglit {our_rate:.1f} exams/s "
               f"({our_rate / base_rate:.2f}x), load {load_before:.1f}->{load():.1f}", flush=True)
     plain = statistics.median(x["plain_exams_per_s"] for x in rounds_out)

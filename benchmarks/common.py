@@ -16,11 +16,36 @@ REPO = BENCH_DIR.parent
 PYTHON = sys.executable
 PAPER_GFLOP = 3.652  # forward GFLOP per exam of the paper's network (FlopCounterMode; training ~3x)
 RESULT_PREFIX = "BENCH_RESULT "
+QUIET_MAX_WAIT = 600.0  # seconds a measurement round waits for other jobs to finish (run.py --quick: less)
 
 
 def load() -> float:
     """1-minute load average (the machine is shared: a high value means noisy timings)."""
     return round(os.getloadavg()[0], 2)
+
+
+def busy_cores(seconds: float = 2.0) -> float:
+    """Cores kept busy by everything on the machine over the next ``seconds`` (from /proc/stat)."""
+    def snapshot() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+    total0, idle0 = snapshot()
+    time.sleep(seconds)
+    total1, idle1 = snapshot()
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(total1 - total0, 1))
+
+
+def wait_for_quiet(max_busy: float = 0.3, max_wait: float | None = None) -> dict[str, float]:
+    """Wait (at most ``max_wait`` s) until other jobs keep fewer than ``max_busy`` cores busy, so that a
+    measurement round starts on an idle machine; returns what was seen. Both sides of a comparison wait
+    alike, so this does not favour either; it only makes rounds less noisy on a shared machine."""
+    max_wait = QUIET_MAX_WAIT if max_wait is None else max_wait
+    start = time.perf_counter()
+    busy = busy_cores()
+    while busy > max_busy and time.perf_counter() - start < max_wait:
+        time.sleep(10)
+        busy = busy_cores()
+    return {"busy_cores_at_start": round(busy, 2), "waited_s": round(time.perf_counter() - start, 1)}
 
 
 def env_for_child(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -36,7 +61,7 @@ def run_child(args: list[str], timeout: float = 1800, env: dict[str, str] | None
     """Run ``python args...``; return the JSON it printed after RESULT_PREFIX, plus wall time and peak
     RSS of the child's processes (ru_maxrss of the largest one)."""
     start = time.perf_counter()
-    proc = subprocess.run([PYTHON, *args], cwd=cwd, env=env_for_child(env), capture_output=True, text=True,
+    proc = subprocess.run([PYTHON, *args], cwd=cwd, env=env_for_child(env), capture_output=True, check=False, text=True,
                           timeout=timeout)
     wall = time.perf_counter() - start
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 from common import peak_rss_mb, report
 
 
@@ -49,10 +48,10 @@ def datamodule(root: Path, workers: int, batches: int, batch_size: int) -> dict:
         if i % 10 == 5:
             pss = max(pss, pipeline_pss_mb(loader))
         try:
-            x, y = next(loader)
+            x, _ = next(loader)
         except StopIteration:  # fewer exams than asked: a new epoch
             loader = iter(dm.train_dataloader())
-            x, y = next(loader)
+            x, _ = next(loader)
         checksum += float(x[:, 0, 0].sum())  # touch the data
         n += len(x)
         stamps.append(time.perf_counter())

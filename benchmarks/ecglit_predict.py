@@ -13,13 +13,12 @@ import argparse
 import itertools
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
+from common import REPO, report
 from omegaconf import OmegaConf
 
-from common import REPO, report
 from ecglit.inference.predictor import Predictor
 from ecglit.inference.sources import open_source
 from ecglit.inference.task import write_predictions

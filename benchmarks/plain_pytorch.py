@@ -4,9 +4,15 @@
     python benchmarks/plain_pytorch.py infer DIR --batch-size 64 --ckpt last.ckpt --exams 512
 Prints one BENCH_RESULT line: the time after every step/batch (so warm-up can be left out).
 """
-import argparse, json, resource, time  # noqa: E401
+import argparse
+import json
+import resource
+import time
 
-import h5py, numpy as np, pandas as pd, torch  # noqa: E401
+import h5py
+import numpy as np
+import pandas as pd
+import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 

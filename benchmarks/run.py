@@ -20,23 +20,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench_backends  # noqa: E402
-import bench_data  # noqa: E402
-import bench_infer  # noqa: E402
-import bench_peak  # noqa: E402
-import bench_synthetic  # noqa: E402
-import bench_train  # noqa: E402
-from common import BENCH_DIR, PAPER_GFLOP, REPO, load, machine  # noqa: E402
-from report import write_markdown  # noqa: E402
+import bench_backends
+import bench_data
+import bench_infer
+import bench_peak
+import bench_synthetic
+import bench_train
+import common
+from common import BENCH_DIR, PAPER_GFLOP, REPO, load, machine
+from report import write_markdown
 
 SETTINGS = {
     "quick": {"sizes": [2000, 5000, 10000], "data_batches": 40, "worker_counts": [0, 1, 2],
               "train": [{"batch_size": 64, "steps": 3, "warmup": 1, "rounds": 2}],
-              "infer_exams": 256, "infer_rounds": 2, "peak_seconds": 2.0},
+              "infer_exams": 256, "infer_rounds": 2, "peak_seconds": 2.0, "quiet_max_wait": 20},
     "full": {"sizes": [10000, 50000, 100000], "data_batches": 100, "worker_counts": [0, 1, 2, 4],
              "train": [{"batch_size": 64, "steps": 10, "warmup": 2, "rounds": 2},
                        {"batch_size": 32, "steps": 12, "warmup": 2, "rounds": 2}],
-             "infer_exams": 1024, "infer_rounds": 3, "peak_seconds": 4.0, "variants": True},
+             "infer_exams": 1024, "infer_rounds": 3, "peak_seconds": 4.0, "variants": True,
+             "quiet_max_wait": 600},
 }
 
 
@@ -50,6 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     mode = "quick" if args.quick else "full"
     s = SETTINGS[mode]
+    common.QUIET_MAX_WAIT = s["quiet_max_wait"]
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="ecglit-bench-"))
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     started = time.time()
@@ -58,6 +61,7 @@ def main() -> None:
     print(f"ecglit benchmarks ({mode}), load average {results['load_start']}; data in {work}", flush=True)
     try:
         print("[1/5] matmul peak", flush=True)
+        results["peak_quiet"] = common.wait_for_quiet()
         results["peak"] = bench_peak.run(seconds=s["peak_seconds"])
         print("[2/5] synthetic generation", flush=True)
         results["synthetic"] = bench_synthetic.run(quick=args.quick)
