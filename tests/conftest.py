@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -38,3 +39,19 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"reference material not found at {SHARED} (the ../shared folder beside the repository)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def realdata(shared_dir: Path) -> Path:
+    """The real records of ../shared/realdata (skips when absent)."""
+    root = shared_dir / "realdata"
+    if not (root / "labels.csv").is_file():
+        pytest.skip(f"real records not found at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def expected(realdata: Path) -> dict[str, dict[str, str]]:
+    """labels.csv rows keyed by the signal path without extension (unique, unlike record names)."""
+    with open(realdata / "labels.csv") as f:
+        return {r["signal"].split(" ")[0].rsplit(".", 1)[0]: r for r in csv.DictReader(f)}

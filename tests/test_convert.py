@@ -29,20 +29,6 @@ GOOD = ["awwong1_physionet2020/tests/data/A5432", "awwong1_physionet2020/tests/d
         "physionet_python_classifier_2020/input_directory/A0002"]
 
 
-@pytest.fixture(scope="module")
-def realdata(shared_dir: Path) -> Path:
-    root = shared_dir / "realdata"
-    if not (root / "labels.csv").is_file():
-        pytest.skip(f"real records not found at {root}")
-    return root
-
-
-@pytest.fixture(scope="module")
-def expected(realdata: Path) -> dict[str, dict[str, str]]:
-    with open(realdata / "labels.csv") as f:
-        return {r["signal"].split(" ")[0].rsplit(".", 1)[0]: r for r in csv.DictReader(f)}
-
-
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -5,7 +5,6 @@ Most tests read the real records in ../shared/realdata (skipped with a reason wh
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -35,21 +34,6 @@ from ecglit.errors import DataError
 CINC21 = "torch_ecg/sample-data/cinc2021"
 CPSC_DIR = "physionet_python_classifier_2020/input_directory"
 PTBXL_LR = "ecg_image_kit/SampleData/PTB_XL_data/00001_lr"
-
-
-@pytest.fixture(scope="module")
-def realdata(shared_dir: Path) -> Path:
-    root = shared_dir / "realdata"
-    if not (root / "labels.csv").is_file():
-        pytest.skip(f"real records not found at {root}")
-    return root
-
-
-@pytest.fixture(scope="module")
-def expected(realdata: Path) -> dict[str, dict[str, str]]:
-    """labels.csv rows keyed by the signal path without extension (unique, unlike record names)."""
-    with open(realdata / "labels.csv") as f:
-        return {r["signal"].split(" ")[0].rsplit(".", 1)[0]: r for r in csv.DictReader(f)}
 
 
 def code_leads(raw) -> np.ndarray:
