@@ -330,3 +330,24 @@ def test_code_test_reads_the_published_annotations(tmp_path):
     assert gold.labels.sum(axis=0).tolist() == [28, 34, 30, 16, 13, 37]
     dnn = CodeTestDataset(tmp_path, labels=annotations / "dnn.csv")  # has an extra unnamed index column
     assert dnn.labels.shape == (827, 6) and set(np.unique(dnn.labels)) <= {0.0, 1.0}
+
+
+def test_label_table_reads_only_the_columns_it_needs(tmp_path):
+    from ecglit.data.labels import parse_labels, read_table
+
+    csv = tmp_path / "exams.csv"
+    rows = ["exam_id,age,1dAVb,RBBB,LBBB,SB,AF,ST,patient_id,trace_file",
+            "7,50,True,false, 1 ,0.0,,FALSE,3,exams_part0.hdf5",
+            "9,61,False,TRUE,0,1,1.0,0,4,exams_part0.hdf5"]
+    csv.write_text("\n".join(rows) + "\n")
+    table = read_table(csv, ["exam_id", *CLASSES], "label table", optional=["patient_id", "not_there"])
+    assert sorted(table.columns) == sorted(["exam_id", *CLASSES, "patient_id"])
+    np.testing.assert_array_equal(parse_labels(table, csv), [[1, 0, 1, 0, np.nan, 0], [0, 1, 0, 1, 1, 0]])
+    assert len(read_table(csv, CLASSES, "label table").columns) == 10  # without optional: every column
+    csv.write_text("exam_id,age,1dAVb,RBBB,LBBB,SB,AF,patient_id\n7,50,1,0,0,0,0,3\n")
+    # the message lists the whole header, not only the columns that would have been read
+    with pytest.raises(DataError, match=r"missing column\(s\) \['ST'\]; found \['exam_id', 'age', '1dAVb'"):
+        read_table(csv, ["exam_id", *CLASSES], "label table", optional=["patient_id"])
+    csv.write_text("exam_id,1dAVb,RBBB,LBBB,SB,AF,ST\n5,1,0,0,0,0,yes\n")
+    with pytest.raises(DataError, match=r"exams.csv \[line 2, exam_id 5\]: column 'ST' has value 'yes'"):
+        parse_labels(read_table(csv, ["exam_id", *CLASSES], "t", optional=[]), csv, row_names=[5])

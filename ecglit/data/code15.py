@@ -123,7 +123,8 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
     keep &= ~zero
 
     csv_path = Path(csv) if csv is not None else root / EXAMS_CSV
-    table = read_table(csv_path, ["exam_id", *CLASSES], "label table (exams.csv)")
+    table = read_table(csv_path, ["exam_id", *CLASSES], "label table (exams.csv)",
+                       optional=["patient_id"])
     csv_ids = parse_int_column(table, "exam_id", csv_path)
     csv_index = pd.Index(csv_ids)
     if not csv_index.is_unique:
