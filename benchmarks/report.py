@@ -84,7 +84,31 @@ def table(r: dict) -> str:
                   "| backend:precision | exams/s | vs eager fp32 | setup (s) | max abs prob diff |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {k} | {v['exams_per_s']:.1f} | {v['vs_eager_fp32']:.2f}x | {v['setup_s']:.0f} | "
                   f"{v['max_abs_prob_diff']:.1e} |" for k, v in r["infer_variants"].items()]
+    if "infer_bound" in r:
+        lines += ["", bound_lines(r["infer_bound"])]
     return "\n".join(lines)
+
+
+def bound_lines(b: dict) -> str:
+    """What bounds inference (benchmarks/bench_bound.py): convolutions alone, and int8."""
+    c = b["convs"]
+    text = (f"What bounds inference (benchmarks/bench_bound.py, batch {c['batch_size']}): the network's convolutions "
+            f"timed alone take {100 * c['conv_share_of_eager_fp32']:.0f}% of the eager float32 forward "
+            f"({c['eager_fp32_exams_per_s']:.1f} exams/s); run as ecglit's bf16 path runs them, with nothing else, "
+            f"they allow at most {c['bf16_convs_only_exams_per_s']:.1f} exams/s = "
+            f"**{c['bf16_conv_bound_speedup']:.2f}x** eager float32. Per convolution (GFLOP/s, fp32 / bf16): "
+            + ", ".join(f"{x['name']} {x['fp32_gflop_per_s']:.0f} / {x['bf16_gflop_per_s']:.0f}" for x in c["layers"])
+            + ".")
+    if "int8" in b:
+        q = b["int8"]
+        text += (f" int8 (ONNX Runtime, static per-channel QDQ): {q['onnx_int8_exams_per_s']:.1f} exams/s = "
+                 f"{q['int8_speedup']:.2f}x, but max abs prob diff {q['int8_max_abs_prob_diff']:.1e}")
+        if "one_layer_int8_max_abs_prob_diff" in q:
+            worst = max(q["one_layer_int8_max_abs_prob_diff"].values())
+            best = min(q["one_layer_int8_max_abs_prob_diff"].values())
+            text += f"; one convolution alone in int8 already moves probabilities by {best:.1e} to {worst:.1e}"
+        text += "."
+    return text
 
 
 def write_markdown(results: dict, path: Path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_backends
+import bench_bound
 import bench_data
 import bench_infer
 import bench_peak
@@ -78,6 +79,8 @@ def main() -> None:
         if s.get("variants"):
             print("[+] every inference backend x precision, one process", flush=True)
             results["infer_variants"] = bench_backends.run()
+            print("[+] what bounds inference: convolutions alone, int8", flush=True)
+            results["infer_bound"] = bench_bound.run()
     finally:
         if not args.keep_data and args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
