@@ -96,13 +96,16 @@ def bound_lines(b: dict) -> str:
             f"timed alone take {100 * c['conv_share_of_eager_fp32']:.0f}% of the eager float32 forward "
             f"({c['eager_fp32_exams_per_s']:.1f} exams/s); run as ecglit's bf16 path runs them, with nothing else, "
             f"they allow at most {c['bf16_convs_only_exams_per_s']:.1f} exams/s = "
-            f"**{c['bf16_conv_bound_speedup']:.2f}x** eager float32. Per convolution (GFLOP/s, fp32 / bf16): "
+            f"**{c['bf16_conv_bound_speedup']:.2f}x** eager float32 (every convolution in bf16: "
+            f"{c['all_bf16_conv_bound_speedup']:.2f}x). Per convolution (GFLOP/s, fp32 / bf16): "
             + ", ".join(f"{x['name']} {x['fp32_gflop_per_s']:.0f} / {x['bf16_gflop_per_s']:.0f}" for x in c["layers"])
             + ".")
     if "int8" in b:
         q = b["int8"]
         text += (f" int8 (ONNX Runtime, static per-channel QDQ): {q['onnx_int8_exams_per_s']:.1f} exams/s = "
-                 f"{q['int8_speedup']:.2f}x, but max abs prob diff {q['int8_max_abs_prob_diff']:.1e}")
+                 f"{q['int8_speedup']:.2f}x, but max abs prob diff {q['int8_max_abs_prob_diff']:.1e} (int8 weights alone "
+                 f"{q['int8_weights_only_max_abs_prob_diff']:.1e}, 8-bit activations alone "
+                 f"{q['int8_activations_only_max_abs_prob_diff']:.1e})")
         if "one_layer_int8_max_abs_prob_diff" in q:
             worst = max(q["one_layer_int8_max_abs_prob_diff"].values())
             best = min(q["one_layer_int8_max_abs_prob_diff"].values())
