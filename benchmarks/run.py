@@ -1,7 +1,7 @@
 """ecglit vs plain PyTorch on this machine, side by side: training, inference, data pipeline, memory,
 synthetic generation, and achieved GFLOP/s against the machine's measured matmul peak.
 
-    python benchmarks/run.py            # full: 10k/50k/100k exams on disk (~20 GB for a while), ~30-40 min
+    python benchmarks/run.py            # full: 10k/50k/100k exams on disk (~20 GB for a while), ~13 min idle
     python benchmarks/run.py --quick    # < 5 min: 2k/5k/10k exams, fewer steps and exams
 
 Writes benchmarks/results.json and the results table of BENCHMARKS.md (between its markers). Every
