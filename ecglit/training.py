@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
+from ecglit.utils.hardware import training_precision
 from ecglit.utils.instantiators import instantiate_group
 from ecglit.utils.reporting import print_report, write_test_metrics
 
@@ -78,6 +79,9 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     report_writer = _TestReportWriter(output_dir / "test_metrics.json")
+    if str(cfg.trainer.get("precision")) == "auto":  # resolved before the loggers record the config
+        cfg.trainer.precision = training_precision("auto", cfg.trainer.get("accelerator", "auto"))
+        log.info("trainer.precision=auto -> %s", cfg.trainer.precision)
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[*callbacks, report_writer],
                                                  logger=loggers or False)
     for lg in loggers:

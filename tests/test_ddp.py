@@ -143,8 +143,9 @@ def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
                  f"+callbacks.model_checkpoint.dirpath={tmp_path / 'run' / 'checkpoints'}"]
     # optimized_metric=null: no extra spawned validation of the best checkpoint (one epoch: it is the
     # checkpoint of the fit's validation; the slow CLI test below covers that path)
-    cfg = _compose_run([*overrides, "trainer=ddp_cpu", "+trainer.enable_progress_bar=false",
-                        "optimized_metric=null"], tmp_path)
+    # float32 on both sides: the comparison below is exact (the single-process Trainer runs float32)
+    cfg = _compose_run([*overrides, "trainer=ddp_cpu", "trainer.precision=32-true",
+                        "+trainer.enable_progress_bar=false", "optimized_metric=null"], tmp_path)
     assert (cfg.trainer.strategy, cfg.trainer.devices, cfg.trainer.accelerator) == ("ddp_spawn", 2, "cpu")
     result = train(cfg)
     ddp_report = json.loads((tmp_path / "run" / "test_metrics.json").read_text())

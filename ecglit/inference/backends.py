@@ -44,6 +44,7 @@ from torch import nn
 
 from ecglit.constants import LEADS, N_SAMPLES
 from ecglit.errors import ConfigError
+from ecglit.utils.hardware import native_bf16
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,6 @@ class Backend(Protocol):
 
 
 # --- precision ----------------------------------------------------------------------------------
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes bfloat16 natively (else bf16 is emulated and slower than float32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return False
-
-
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto`` -> ``bf16`` or ``32`` for ``device``; other names are checked and returned as given."""
     precision = str(precision)
