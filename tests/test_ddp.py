@@ -14,10 +14,7 @@ import hydra
 import lightning as L
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from helpers.hydra_config import compose_train
 from torch.utils.data import DistributedSampler
 
 from ecglit.data.samplers import distributed_sampler, train_subset
@@ -122,18 +119,6 @@ def _single_process_eval(cfg, ckpt: str):
     return test_metrics, test_report, dict(trainer.callback_metrics), len(dm.dataset("test"))
 
 
-def _compose_run(overrides: list[str], tmp_path: Path):
-    """The train config as train.py sees it, outputs and data under tmp_path."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-        cfg.paths.data_dir = str(tmp_path / "data")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
     """trainer=ddp_cpu (2 gloo processes) trains one epoch and tests its checkpoint; the validation and
     test metrics it logs and the test report it writes equal one process's on the same data and checkpoint."""
@@ -144,7 +129,7 @@ def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
     # optimized_metric=null: no extra spawned validation of the best checkpoint (one epoch: it is the
     # checkpoint of the fit's validation; the slow CLI test below covers that path)
     # float32 on both sides: the comparison below is exact (the single-process Trainer runs float32)
-    cfg = _compose_run([*overrides, "trainer=ddp_cpu", "trainer.precision=32-true",
+    cfg = compose_train([*overrides, "trainer=ddp_cpu", "trainer.precision=32-true",
                         "+trainer.enable_progress_bar=false", "optimized_metric=null"], tmp_path)
     assert (cfg.trainer.strategy, cfg.trainer.devices, cfg.trainer.accelerator) == ("ddp_spawn", 2, "cpu")
     result = train(cfg)

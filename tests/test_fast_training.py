@@ -10,28 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
+from helpers.hydra_config import compose_train
 from omegaconf import open_dict
 
 from ecglit.training import train
 from ecglit.utils.hardware import native_bf16, training_precision
 
-REPO = Path(__file__).resolve().parents[1]
 COMPARED = ("val/loss", "val/auroc_macro", "val/ap_macro")
-
-
-def compose_train(overrides: list[str], tmp_path: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "run")
-        cfg.paths.data_dir = str(tmp_path / "data")
-        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def test_cpu_fast_config(tmp_path: Path) -> None:

@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from helpers.hydra_config import compose_train
 
 from ecglit.constants import CLASSES
 from ecglit.evaluation.metrics import METRICS
@@ -22,19 +19,6 @@ from ecglit.models.ecg_module import ECGClassifier
 from ecglit.training import train
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def compose_train(overrides: list[str], tmp_path: Path):
-    """The train config as train.py would see it, with outputs and data under tmp_path."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path / "run")
-        cfg.paths.data_dir = str(tmp_path / "data")
-        cfg.hydra.runtime.output_dir = str(tmp_path / "run")
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def _no_network_prefix() -> list[str]:
