@@ -24,7 +24,7 @@ from torch import nn
 
 def calibrate_batchnorm(checkpoint: str, data_dir: Path, out: Path, exams: int = 256) -> str:
     """A copy of ``checkpoint`` whose BatchNorm statistics are averaged over ``exams`` exams of data_dir."""
-    from ecglit.evaluation.predict import load_classifier
+    from ecglit.models.checkpoint import load_classifier
 
     module = load_classifier(checkpoint)
     scale = float(module.hparams.get("input_scale", 1.0))

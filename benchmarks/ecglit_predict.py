@@ -20,7 +20,7 @@ from common import REPO, report
 from omegaconf import OmegaConf
 
 from ecglit.inference.predictor import Predictor
-from ecglit.inference.sources import open_source
+from ecglit.data.sources import open_source
 from ecglit.inference.task import write_predictions
 
 

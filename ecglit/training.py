@@ -14,9 +14,9 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
-from ecglit.utils.hardware import training_precision
+from ecglit.utils.hardware import retain_freed_memory, training_precision
 from ecglit.utils.instantiators import instantiate_group
-from ecglit.utils.reporting import print_report, write_test_metrics
+from ecglit.evaluation.test_report import print_report, write_test_metrics
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +87,12 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+    if trainer.strategy.root_device.type == "cpu":
+        # Keep freed activation memory for reuse instead of unmapping and re-faulting it every step
+        # (15% of a CPU training step on the paper's network; what made batch 64 slow: BENCHMARKS.md).
+        retain_freed_memory()
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = dict(trainer.callback_metrics)
 
     ckpt_cb = trainer.checkpoint_callback

@@ -16,7 +16,7 @@ from torch import nn
 
 from ecglit.data.synthetic import generate_batch
 from ecglit.errors import ConfigError
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.metrics.thresholds import select_thresholds
 from ecglit.inference.backends import (
     BACKENDS,
     CompiledBackend,

@@ -202,12 +202,12 @@ def _set_cell(frame: pd.DataFrame, row: int, value) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda f: f.iloc[:-1], "has 4 rows but the gold standard has 5"),
-        (lambda f: f.drop(columns=["AF"]), "missing columns ['AF']"),
+        (lambda f: f.iloc[:-1], "has 4 rows but the reference has 5"),
+        (lambda f: f.drop(columns=["AF"]), "missing column(s) ['AF']"),
         (lambda f: f.assign(extra=0), "unexpected columns ['extra']"),
-        (lambda f: f.replace({1: 2}), "labels must be 0 or 1"),
-        (lambda f: _set_cell(f.astype(object), 2, "yes"), "row 3"),
-        (lambda f: _set_cell(f.astype(float), 1, np.nan), "row 2"),
+        (lambda f: f.replace({1: 2}), "labels must be 0/1"),
+        (lambda f: _set_cell(f.astype(object), 2, "yes"), "[line 4"),  # CSV line: header + 3rd row
+        (lambda f: _set_cell(f.astype(float), 1, np.nan), "[line 3]"),
     ],
 )
 def test_bad_label_files_name_the_file_and_cause(tmp_path, mutate, message):

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ecglit.constants import CLASSES
 from ecglit.errors import DataError
 from ecglit.evaluation.task import evaluate
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.metrics.thresholds import select_thresholds
 from ecglit.models.ecg_module import ECGClassifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ def test_missing_or_broken_checkpoint_is_a_data_error(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     cfg = compose_evaluate([f"ckpt_path={tmp_path}/junk.ckpt", "data=code_test", f"data.test_root={tmp_path}",
                             "logger=none"], tmp_path / "run")
-    with pytest.raises(DataError, match="junk.ckpt: not a loadable ECGClassifier checkpoint"):
+    with pytest.raises(DataError, match="junk.ckpt: not a PyTorch checkpoint"):
         evaluate(cfg)
 
 

@@ -131,7 +131,7 @@ def test_threshold_selection_and_thresholding_agree_with_the_papers_rule():
     from sklearn.metrics import precision_recall_curve
 
     from ecglit.evaluation.binary_stats import apply_thresholds
-    from ecglit.evaluation.thresholds import select_thresholds
+    from ecglit.metrics.thresholds import select_thresholds
 
     gold = _csv("gold_standard")
     for i in (1, 4, 9):

@@ -19,7 +19,7 @@ from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.logging_report import log_report
 from ecglit.evaluation.pipeline import ReportInputs, ReportOptions, run_report
 from ecglit.evaluation.task import evaluate
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.metrics.thresholds import select_thresholds
 
 REPO = Path(__file__).resolve().parents[1]
 C = len(CLASSES)
@@ -127,7 +127,7 @@ def test_bad_annotator_file_names_the_file(files, tmp_path):
     pd.read_csv(files["reader"]).iloc[:-3].to_csv(short, index=False)
     cfg = compose_evaluate(_mode_b(files, "report.thresholds=[0.5,0.5,0.5,0.5,0.5,0.5]", "logger=none")
                            + [f"report.annotators={{reader: {short}}}"], tmp_path / "run")
-    with pytest.raises(DataError, match=r"short_reader\.csv: has 147 rows but the gold standard has 150"):
+    with pytest.raises(DataError, match=r"short_reader\.csv: has 147 rows but the reference has 150"):
         evaluate(cfg)
 
 
@@ -206,5 +206,5 @@ def test_cli_reports_bad_input_in_one_line(files, tmp_path):
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=dict(os.environ),
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1
-    assert "evaluate.py: error:" in proc.stderr and "gold_bad.csv [row" in proc.stderr and "must be 0 or 1" in proc.stderr
+    assert "evaluate.py: error:" in proc.stderr and "gold_bad.csv [line" in proc.stderr and "must be 0/1" in proc.stderr
     assert "Traceback" not in proc.stderr

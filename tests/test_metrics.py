@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ecglit.evaluation.metrics import classification_metrics, flatten_metrics
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.metrics.classification import classification_metrics, flatten_metrics
+from ecglit.metrics.thresholds import select_thresholds
 
 
 def _random_problem(n=400, c=6, seed=0):

@@ -125,7 +125,7 @@ def test_converted_shards_and_record_folder_agree(tmp_path: Path, ckpt: Path, re
     assert len(from_shards) == len(exams) == len(RECORDS)  # one row per exam
     assert [r["exam_id"] for r in from_shards] == [e["exam_id"] for e in exams]
     assert [r["record"] for r in from_records] == [e["record"] for e in exams]
-    assert list(from_records[0])[-2:] == ["source_file", "flags"]
+    assert list(from_records[0])[-3:] == ["source_file", "source", "flags"]
     np.testing.assert_allclose(probs_of(from_records), probs_of(from_shards), rtol=1e-5, atol=1e-6)
 
 

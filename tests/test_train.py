@@ -14,7 +14,7 @@ import torch
 from helpers.hydra_config import compose_train
 
 from ecglit.constants import CLASSES
-from ecglit.evaluation.metrics import METRICS
+from ecglit.metrics.classification import METRICS
 from ecglit.models.ecg_module import ECGClassifier
 from ecglit.training import train
 

@@ -18,14 +18,14 @@ import pandas as pd
 
 from ecglit.constants import CLASSES
 from ecglit.data.h5dataset import H5RowsDataset
-from ecglit.data.labels import parse_int_column, parse_labels, read_table
+from ecglit.data.labels import read_labels_by_id
 from ecglit.data.scan import ShardScan, scan_shards
 from ecglit.data.shards import EXAMS_CSV
 from ecglit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-MissingLabels = Literal["error", "drop"]
+MissingLabels = Literal["error", "drop", "keep"]
 NonFinite = Literal["error", "drop"]
 
 
@@ -99,12 +99,15 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
         root: directory with ``exams_part*.hdf5`` and ``exams.csv``.
         csv: label table (default ``root/exams.csv``); needs ``exam_id`` and the six CLASSES columns.
         missing_labels: exams in the shards without a CSV row or with an empty label cell:
-            ``"error"`` (default) raises a DataError listing a few ids; ``"drop"`` drops them with a count.
+            ``"error"`` (default) raises a DataError listing a few ids; ``"drop"`` drops them with a count;
+            ``"keep"`` keeps empty cells as NaN ("not annotated": masked out of losses and metrics, never
+            a negative) and drops only the exams without a CSV row.
         non_finite: tracings holding NaN/inf: ``"error"`` (default) names the shard and row; ``"drop"``.
         cache_dir: where the shard-scan cache goes when ``root`` is read-only.
         use_cache: read/write the scan cache (``root/.ecglit-index.npz``).
     """
-    _check_policy("missing_labels", missing_labels)
+    if missing_labels not in ("error", "drop", "keep"):
+        raise ConfigError(f"missing_labels must be 'error', 'drop' or 'keep', got {missing_labels!r}")
     _check_policy("non_finite", non_finite)
     root = Path(root)
     scan = scan_shards(root, cache_dir=cache_dir, use_cache=use_cache)
@@ -123,22 +126,16 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
     keep &= ~zero
 
     csv_path = Path(csv) if csv is not None else root / EXAMS_CSV
-    table = read_table(csv_path, ["exam_id", *CLASSES], "label table (exams.csv)",
-                       optional=["patient_id"])
-    csv_ids = parse_int_column(table, "exam_id", csv_path)
+    table, csv_ids, csv_labels = read_labels_by_id(csv_path, "label table (exams.csv)")
     csv_index = pd.Index(csv_ids)
-    if not csv_index.is_unique:
-        dup = np.unique(csv_ids[csv_index.duplicated()])
-        lines = (np.flatnonzero(csv_ids == dup[0]) + 2).tolist()
-        raise DataError(csv_path, f"{len(dup)} exam_id(s) appear on more than one row (e.g. {_examples(dup)}); "
-                                  f"exam_id {dup[0]} is on lines {lines}")
-    csv_labels = parse_labels(table, csv_path, row_names=csv_ids)
     csv_patients = _patient_codes(table, csv_path)
 
     pos = csv_index.get_indexer(scan.exam_id)
     no_row = keep & (pos < 0)
     labels = np.where((pos >= 0)[:, None], csv_labels[np.maximum(pos, 0)], np.nan).astype(np.float32)
     empty_cells = keep & (pos >= 0) & np.isnan(labels).any(axis=1)
+    if missing_labels == "keep":
+        empty_cells = keep & (pos >= 0) & np.isnan(labels).all(axis=1)  # partly annotated exams stay
     if (no_row.any() or empty_cells.any()) and missing_labels == "error":
         parts = []
         if no_row.any():
@@ -147,7 +144,8 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
         if empty_cells.any():
             parts.append(f"{int(empty_cells.sum())} exam(s) have empty (not annotated) label cells "
                          f"(exam_ids {_examples(scan.exam_id[empty_cells])})")
-        raise DataError(csv_path, "; ".join(parts) + "; pass missing_labels='drop' to skip them")
+        raise DataError(csv_path, "; ".join(parts) + "; pass missing_labels='drop' to skip them (or 'keep' "
+                                                     "to keep empty cells as not annotated)")
     keep &= ~(no_row | empty_cells)
 
     counts = {"rows": len(scan.exam_id), "sentinel": int(sentinel.sum()), "all_zero": int(zero.sum()),

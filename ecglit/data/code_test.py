@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from ecglit.constants import CLASSES
 from ecglit.data.h5dataset import H5RowsDataset
 from ecglit.data.labels import parse_labels, read_table
-from ecglit.data.scan import check_tracings_shape
+from ecglit.data.hdf5_exams import inspect_exam_file, require_values
 from ecglit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -51,6 +50,19 @@ def resolve_code_test_paths(root: str | Path, labels: str | Path | None = None) 
     return tracings, (found[0] if found else None)
 
 
+def read_code_test_labels(path: str | Path, n_rows: int, tracings_name: str = "the tracings file") -> np.ndarray:
+    """The row-aligned CODE-test label CSV (columns 1dAVb..ST, 0/1) as float32 (n_rows, 6)."""
+    table = read_table(path, CLASSES, "CODE-test label CSV")
+    if len(table) != n_rows:
+        raise DataError(path, f"has {len(table)} rows but {tracings_name} has {n_rows} tracings; "
+                              "the label CSV must be row-aligned with the tracings")
+    y = parse_labels(table, path)
+    if np.isnan(y).any():
+        line = int(np.flatnonzero(np.isnan(y).any(axis=1))[0]) + 2
+        raise DataError(path, "empty label cell; CODE-test labels must all be 0/1", record=f"line {line}")
+    return y
+
+
 class CodeTestDataset(H5RowsDataset):
     """The CODE-test set as a Dataset of ``(x, y)``; ``y`` is NaN when no label CSV is given.
 
@@ -64,30 +76,16 @@ class CodeTestDataset(H5RowsDataset):
     def __init__(self, root: str | Path, labels: str | Path | None = None, input_scale: float = 1.0,
                  require_labels: bool = False) -> None:
         tracings, label_path = resolve_code_test_paths(root, labels)
-        try:
-            with h5py.File(tracings, "r") as f:
-                if "tracings" not in f:
-                    raise DataError(tracings, f"no 'tracings' dataset (found: {sorted(f.keys())})")
-                shape = f["tracings"].shape
-        except OSError as e:
-            raise DataError(tracings, f"cannot open as HDF5 ({e})") from None
-        check_tracings_shape(tracings, shape, None)
-        n = shape[0]
+        info = inspect_exam_file(tracings)
+        require_values(info)
+        n = info.n_rows
         if label_path is None:
             if require_labels:
                 raise DataError(Path(root), "no label CSV found (gold_standard.csv or "
                                             "annotations/gold_standard.csv); pass the labels path")
             y = np.full((n, len(CLASSES)), np.nan, np.float32)
         else:
-            table = read_table(label_path, CLASSES, "CODE-test label CSV")
-            if len(table) != n:
-                raise DataError(label_path, f"has {len(table)} rows but {tracings.name} has {n} tracings; "
-                                            "the label CSV must be row-aligned with the tracings")
-            y = parse_labels(table, label_path)
-            if np.isnan(y).any():
-                line = int(np.flatnonzero(np.isnan(y).any(axis=1))[0]) + 2
-                raise DataError(label_path, "empty label cell; CODE-test labels must all be 0/1",
-                                record=f"line {line}")
+            y = read_code_test_labels(label_path, n, tracings.name)
         self.tracings_path, self.labels_path = tracings, label_path
         log.info("CODE-test set %s: %d exams, labels from %s", tracings, n, label_path)
         super().__init__([tracings], np.zeros(n, np.int32), np.arange(n), y, np.arange(n), input_scale)

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from ecglit.constants import CLASSES, LEADS, N_SAMPLES
+from ecglit.data.hdf5_exams import TRACINGS, open_h5
 
 
 class H5RowsDataset(Dataset):
@@ -72,8 +73,8 @@ class H5RowsDataset(Dataset):
             self._handles, self._pid = {}, os.getpid()
         handle = self._handles.get(k)
         if handle is None:
-            f = h5py.File(self.files[k], "r")
-            handle = self._handles[k] = (f, f["tracings"])
+            f = open_h5(self.files[k])
+            handle = self._handles[k] = (f, f[TRACINGS])
         return handle[1]
 
     def close(self) -> None:

@@ -17,10 +17,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from ecglit.constants import LEADS, N_SAMPLES
+from ecglit.data.hdf5_exams import READ_CHUNK_ROWS, inspect_exam_file, iter_blocks, row_flags
 from ecglit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,7 @@ SHARD_GLOB = "exams_part*.hdf5"
 INDEX_CACHE = ".ecglit-index.npz"
 # Bump when the scan's output changes, so old caches are ignored.
 SCAN_VERSION = 1
-SCAN_CHUNK_ROWS = 256  # 256 exams = 50 MB of float32 per read
+SCAN_CHUNK_ROWS = READ_CHUNK_ROWS
 
 
 def find_shards(root: str | Path) -> list[Path]:
@@ -62,46 +61,13 @@ class ShardScan:
     non_finite: np.ndarray  # (R,) bool: NaN or inf somewhere in the tracing
 
 
-def check_tracings_shape(path: Path, shape: tuple[int, ...], n_ids: int | None) -> None:
-    """Raise a DataError unless ``shape`` is (N, 4096, 12) (and N matches ``n_ids`` when given)."""
-    expected = (N_SAMPLES, len(LEADS))
-    if len(shape) != 3 or tuple(shape[1:]) != expected:
-        hint = ""
-        if len(shape) == 3 and tuple(shape[1:]) == expected[::-1]:
-            hint = " (it looks transposed: samples and leads are swapped; store (N, 4096, 12))"
-        raise DataError(path, f"'tracings' has shape {tuple(shape)}, expected (N, {N_SAMPLES}, "
-                              f"{len(LEADS)}){hint}")
-    if n_ids is not None and shape[0] != n_ids:
-        raise DataError(path, f"'tracings' has {shape[0]} rows but 'exam_id' has {n_ids}; they must be "
-                              "row-aligned")
-
-
 def _scan_one(path: Path, chunk_rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(path, f"cannot open as HDF5 ({e})") from None
-    with f:
-        for name in ("tracings", "exam_id"):
-            if name not in f:
-                raise DataError(path, f"no '{name}' dataset (found: {sorted(f.keys())}); a CODE-15% shard "
-                                      "holds 'tracings' (N, 4096, 12) and 'exam_id' (N,)")
-        ids_ds, x = f["exam_id"], f["tracings"]
-        if ids_ds.ndim != 1:
-            raise DataError(path, f"'exam_id' has shape {ids_ds.shape}, expected (N,)")
-        check_tracings_shape(path, x.shape, ids_ds.shape[0])
-        if not np.issubdtype(ids_ds.dtype, np.integer):
-            raise DataError(path, f"'exam_id' has dtype {ids_ds.dtype}, expected integers")
-        exam_id = ids_ds[()].astype(np.int64)
-        n = len(exam_id)
-        all_zero = np.zeros(n, bool)
-        non_finite = np.zeros(n, bool)
-        for start in range(0, n, chunk_rows):
-            chunk = x[start:start + chunk_rows]
-            # A row sum is NaN/inf exactly when the row holds NaN or inf (float64 avoids overflow).
-            non_finite[start:start + len(chunk)] = ~np.isfinite(chunk.sum(axis=(1, 2), dtype=np.float64))
-            all_zero[start:start + len(chunk)] = ~chunk.any(axis=(1, 2))
-    return exam_id, all_zero, non_finite
+    info = inspect_exam_file(path, require_ids=True)
+    all_zero = np.zeros(info.n_rows, bool)
+    non_finite = np.zeros(info.n_rows, bool)
+    for start, block in iter_blocks(info, chunk_rows):
+        all_zero[start:start + len(block)], non_finite[start:start + len(block)] = row_flags(block)
+    return info.ids, all_zero, non_finite
 
 
 def _cache_key(shards: list[Path]) -> str:

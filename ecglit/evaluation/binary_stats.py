@@ -20,8 +20,8 @@ from torchmetrics.functional.classification import (
     multilabel_stat_scores,
 )
 
-# Table 2's metrics, in the paper's column order.
-METRICS: tuple[str, ...] = ("precision", "recall", "specificity", "f1")
+from ecglit.metrics.classification import THRESHOLDED as METRICS  # Table 2's scores, in the paper's order
+
 # Why a metric can be undefined (its denominator is zero).
 UNDEFINED_REASON: dict[str, str] = {
     "precision": "no predicted positives (TP+FP=0)",

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ecglit.constants import CLASSES
+from ecglit.data.labels import INDEX_COLUMN_PREFIX, read_label_matrix
 from ecglit.errors import DataError
 
-# pandas names an unnamed leading column "Unnamed: 0" (the paper's dnn.csv has such an index column).
-_INDEX_COLUMN_PREFIX = "Unnamed:"
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -23,7 +22,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataError(path, f"not a readable CSV file ({err})") from err
     # Drop a leading unnamed index column, as written by DataFrame.to_csv() with the default index.
-    if len(frame.columns) and str(frame.columns[0]).startswith(_INDEX_COLUMN_PREFIX):
+    if len(frame.columns) and str(frame.columns[0]).startswith(INDEX_COLUMN_PREFIX):
         frame = frame.drop(columns=frame.columns[0])
     return frame
 
@@ -54,26 +53,10 @@ def load_labels(
     """Read a CSV of 0/1 labels (one row per exam, one column per class) as an int64 array (N, C).
 
     Columns are matched by name and returned in `class_names` order. When `n_rows` is given the file
-    must have exactly that many rows (every file describes the same exams in the same order).
+    must have exactly that many rows (every file describes the same exams in the same order). The
+    parsing rules are ecglit's one label parser, :mod:`ecglit.data.labels`.
     """
-    path = Path(path)
-    frame = _select_class_columns(_read_csv(path), path, class_names)
-    if n_rows is not None and len(frame) != n_rows:
-        raise DataError(path, f"has {len(frame)} rows but the gold standard has {n_rows}")
-    if len(frame) == 0:
-        raise DataError(path, "has no rows")
-    values = frame.to_numpy(dtype=float, na_value=np.nan) if _all_numeric(frame) else None
-    if values is None:
-        bad = ~frame.apply(pd.to_numeric, errors="coerce").notna().to_numpy()
-        row = _first_bad_row(bad)
-        raise DataError(path, f"non-numeric label {frame.iloc[row].tolist()}; labels must be 0 or 1",
-                        record=f"row {row + 1}")
-    bad = ~np.isin(values, (0.0, 1.0))
-    if bad.any():
-        row = _first_bad_row(bad)
-        raise DataError(path, f"label values {values[row].tolist()}; labels must be 0 or 1",
-                        record=f"row {row + 1}")
-    return values.astype(np.int64)
+    return read_label_matrix(path, class_names, n_rows)
 
 
 def _all_numeric(frame: pd.DataFrame) -> bool:

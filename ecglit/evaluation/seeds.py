@@ -15,7 +15,7 @@ import torch
 from torchmetrics.functional.classification import multilabel_average_precision
 
 from ecglit.errors import ConfigError
-from ecglit.evaluation.metrics import METRICS, classification_metrics
+from ecglit.metrics.classification import METRICS, classification_metrics
 
 ENSEMBLE = "ensemble"
 SEED_COLUMNS: tuple[str, ...] = ("model", "rank_micro_ap", "class", "metric", "value")
@@ -71,7 +71,7 @@ def seed_table(
     class_names: Sequence[str],
 ) -> pd.DataFrame:
     """Long table (SEED_COLUMNS): per model, micro-AP and, per class and macro, the metrics of
-    `ecglit.evaluation.metrics.classification_metrics` (P/R/Spec/F1 at `thresholds`, AUROC, AP).
+    `ecglit.metrics.classification.classification_metrics` (P/R/Spec/F1 at `thresholds`, AUROC, AP).
 
     Models are the given ones plus the mean-probability ensemble when there are two or more.
     `rank_micro_ap` is the position in the ascending micro-AP order (the ensemble is not ranked).

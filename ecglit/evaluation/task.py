@@ -13,12 +13,12 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from ecglit.constants import CLASSES
-from ecglit.errors import ConfigError
+from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.io import load_labels, load_probabilities
 from ecglit.evaluation.logging_report import finish_wandb, log_report
 from ecglit.evaluation.pipeline import ReportInputs, ReportOptions, ReportResult, run_report
-from ecglit.evaluation.predict import labels_to_int, load_classifier, predict_probabilities
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.inference.predictor import Predictor
+from ecglit.metrics.thresholds import select_thresholds
 from ecglit.utils.instantiators import instantiate_group
 
 log = logging.getLogger(__name__)
@@ -85,10 +85,30 @@ def inputs_from_files(rep: DictConfig, classes: tuple[str, ...]) -> ReportInputs
     )
 
 
-def _predict_split(datamodule: Any, module: Any, split: str, device: str) -> tuple[np.ndarray, np.ndarray]:
+def labels_to_int(labels: np.ndarray, source: str) -> np.ndarray:
+    """The dataset's float labels as int 0/1; a clear error if any are missing or not 0/1."""
+    bad = ~np.isin(labels, (0.0, 1.0))
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise DataError(source, f"labels {labels[row].tolist()} are missing or not 0/1 (give report.labels=CSV "
+                                "for a test set without labels)", record=f"exam {row}")
+    return labels.astype(np.int64)
+
+
+def _predict_split(datamodule: Any, predictor: Predictor, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and labels of a datamodule split, through the same Predictor as predict.py.
+
+    The datamodule is built with input_scale 1: its items are the stored tracings (transposed), and the
+    Predictor applies the checkpoint's scale, as it does for predict.py.
+    """
     datamodule.setup("test" if split == "test" else "validate")
-    loader = getattr(datamodule, f"{split}_dataloader")()
-    return predict_probabilities(module, loader, device)
+    probs, labels = [], []
+    for x, y in getattr(datamodule, f"{split}_dataloader")():
+        probs.append(predictor.predict_batch(x.transpose(1, 2)))
+        labels.append(np.asarray(y, np.float32))
+    if not probs:
+        raise DataError(None, f"the {split} set to evaluate is empty")
+    return np.concatenate(probs), np.concatenate(labels)
 
 
 def data_config_of_run(ckpt_path: str | Path) -> DictConfig | None:
@@ -104,6 +124,15 @@ def data_config_of_run(ckpt_path: str | Path) -> DictConfig | None:
     return OmegaConf.create(OmegaConf.to_container(saved.data, resolve=True))
 
 
+def make_predictor(cfg: DictConfig) -> Predictor:
+    """The Predictor of ``cfg.ckpt_path`` with the ``predict`` options (the same defaults as predict.py)."""
+    pred = cfg.predict
+    options = {"input_scale": float(pred.input_scale)} if pred.get("input_scale") is not None else {}
+    return Predictor.from_checkpoint(cfg.ckpt_path, batch_size=int(pred.get("batch_size", 64)),
+                                     device=pred.get("device", "auto"), precision=str(pred.get("precision", "auto")),
+                                     backend=str(pred.get("backend", "auto")), **options)
+
+
 def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     """Mode (a): predict with the checkpoint on the datamodule's split, then report.
 
@@ -116,14 +145,17 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     if data_cfg is None:
         raise ConfigError("ckpt_path needs a dataset: pass data=<config> (the one used for training, or "
                           "data=code_test data.test_root=DIR for the CODE test set)")
-    module = load_classifier(cfg.ckpt_path)
-    classes = tuple(module.class_names)
+    predictor = make_predictor(cfg)
+    classes = tuple(predictor.class_names)
+    data_cfg = OmegaConf.create(OmegaConf.to_container(data_cfg, resolve=True))
     data_scale = float(data_cfg.get("input_scale", 1.0))
-    if abs(data_scale - float(module.hparams.get("input_scale", 1.0))) > 1e-12:
-        log.warning("data.input_scale=%s differs from the checkpoint's training input_scale=%s",
-                    data_scale, module.hparams.get("input_scale"))
+    if abs(data_scale - predictor.input_scale) > 1e-12:
+        log.warning("data.input_scale=%s is ignored: the checkpoint's input_scale=%s is applied, as predict.py "
+                    "does", data_scale, predictor.input_scale)
+    if "input_scale" in data_cfg:
+        data_cfg.input_scale = 1.0
     datamodule = hydra.utils.instantiate(data_cfg)
-    probs, dataset_labels = _predict_split(datamodule, module, pred.split, pred.device)
+    probs, dataset_labels = _predict_split(datamodule, predictor, pred.split)
     n_rows = len(probs)
     if rep.get("labels"):
         target = load_labels(rep.labels, classes, n_rows)
@@ -132,9 +164,9 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     if rep.get("thresholds") is not None:
         thresholds = _thresholds(rep.thresholds, len(classes))
     elif pred.thresholds == "checkpoint":
-        thresholds = module.thresholds.detach().cpu().double().numpy()
+        thresholds = predictor.thresholds.astype(np.float64)
     elif pred.thresholds == "val":
-        val_probs, val_labels = _predict_split(datamodule, module, "val", pred.device)
+        val_probs, val_labels = _predict_split(datamodule, predictor, "val")
         thresholds = select_thresholds(val_probs, labels_to_int(val_labels, "val set")).double().numpy()
     else:
         raise ConfigError(f"predict.thresholds must be checkpoint or val, got {pred.thresholds!r}")

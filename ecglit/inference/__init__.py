@@ -2,6 +2,6 @@
 
 from ecglit.inference.backends import BACKENDS, make_backend
 from ecglit.inference.predictor import Predictor
-from ecglit.inference.sources import ExamBatch, PredictionSource, open_source
+from ecglit.data.sources import ExamBatch, PredictionSource, open_source
 
 __all__ = ["BACKENDS", "ExamBatch", "PredictionSource", "Predictor", "make_backend", "open_source"]

@@ -29,10 +29,8 @@ Precisions (all backends but onnx):
 from __future__ import annotations
 
 import copy
-import ctypes
 import io
 import logging
-import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, Protocol
@@ -44,7 +42,7 @@ from torch import nn
 
 from ecglit.constants import LEADS, N_SAMPLES
 from ecglit.errors import ConfigError
-from ecglit.utils.hardware import native_bf16
+from ecglit.utils.hardware import native_bf16, retain_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -139,34 +137,6 @@ def forward_gflop(model: nn.Module) -> float:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         meta(torch.zeros(1, len(LEADS), N_SAMPLES, device="meta"))
     return counter.get_total_flops() / 1e9
-
-
-# --- CPU memory ---------------------------------------------------------------------------------
-_ALLOCATOR_TUNED = False
-
-
-def retain_freed_memory() -> bool:
-    """Make glibc malloc keep freed memory for reuse instead of returning it to the OS.
-
-    Activations of the paper's network are 30-130 MB each; glibc serves blocks over 32 MB with mmap and
-    unmaps them on free, so every batch page-faults (and the kernel zeroes) gigabytes anew: 15-25% of a
-    CPU training step, and the main reason batch 64 was slower per exam than batch 32 (BENCHMARKS.md).
-    Process-wide; the memory stays with the process (its peak RSS no longer shrinks). Returns whether
-    it applied (Linux with glibc only).
-    """
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED:
-        return True
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameters from <malloc.h>
-        ok = libc.mallopt(m_mmap_max, 0) == 1 and libc.mallopt(m_trim_threshold, 2**62) == 1
-    except (OSError, AttributeError):  # not glibc (musl, ...)
-        return False
-    _ALLOCATOR_TUNED = ok
-    return ok
 
 
 # --- backends -----------------------------------------------------------------------------------

@@ -18,8 +18,20 @@ from torch import nn
 
 from ecglit.constants import CLASSES, LEADS, N_SAMPLES
 from ecglit.errors import ConfigError, DataError
-from ecglit.evaluation.predict import load_classifier, resolve_device
 from ecglit.inference.backends import make_backend
+from ecglit.models.checkpoint import load_classifier
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """"auto" (or None): CUDA when available, else CPU; otherwise the named device."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r} ({err})") from None
 
 
 class Predictor:
@@ -45,21 +57,30 @@ class Predictor:
             raise ConfigError(f"{len(self.thresholds)} thresholds for {len(self.class_names)} classes")
         self.input_scale = float(input_scale)
         self.batch_size = int(batch_size)
-        device = device if isinstance(device, torch.device) else resolve_device(str(device))
+        self.label_definitions: dict | None = None  # what the labels mean (set from a checkpoint)
+        self.threshold_source: str | None = None
+        device = resolve_device(device)
         self.backend = make_backend(backend, model, device, str(precision), self.batch_size)
 
     @classmethod
     def from_module(cls, module: Any, **kwargs: Any) -> Predictor:
-        """From an ECGClassifier: its thresholds buffer, class names and ``hparams.input_scale``."""
+        """From an ECGClassifier: its thresholds buffer, class names, ``input_scale`` and label definitions."""
         hparams = getattr(module, "hparams", {}) or {}
         kwargs.setdefault("input_scale", float(hparams.get("input_scale", 1.0)))
         kwargs.setdefault("class_names", list(hparams.get("class_names", CLASSES)))
-        return cls(module, module.thresholds, **kwargs)
+        predictor = cls(module, module.thresholds, **kwargs)
+        predictor.label_definitions = hparams.get("label_definitions")
+        predictor.threshold_source = hparams.get("threshold_source")
+        return predictor
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> Predictor:
-        """Load ``ECGClassifier.load_from_checkpoint(path, weights_only=True, map_location="cpu")``."""
-        return cls.from_module(load_classifier(path, map_location="cpu"), **kwargs)
+        """From a checkpoint, a Keras file or a shipped model's name (:func:`ecglit.models.checkpoint.load_classifier`).
+
+        ``input_scale`` in ``kwargs`` overrides the checkpoint's (needed for a Keras file, which records none).
+        """
+        return cls.from_module(load_classifier(path, map_location="cpu", input_scale=kwargs.get("input_scale")),
+                               **kwargs)
 
     @property
     def columns(self) -> list[str]:

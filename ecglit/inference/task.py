@@ -15,7 +15,7 @@ from tqdm import tqdm
 from ecglit.data.importers.cli import options_from_config
 from ecglit.errors import ConfigError, DataError
 from ecglit.inference.predictor import Predictor
-from ecglit.inference.sources import ExamBatch, PredictionSource, open_source
+from ecglit.data.sources import ExamBatch, PredictionSource, open_source
 
 log = logging.getLogger(__name__)
 PLOT_MODULE = "ecglit.plotting.ecg12"
@@ -75,10 +75,9 @@ def write_predictions(predictor: Predictor, source: PredictionSource, output: st
 def run_prediction(cfg: DictConfig) -> int:
     if not cfg.get("ckpt"):
         raise ConfigError("ckpt=PATH is required (an ECGClassifier checkpoint)")
-    predictor = Predictor.from_checkpoint(cfg.ckpt, batch_size=cfg.batch_size, device=cfg.device,
+    options = {"input_scale": float(cfg.input_scale)} if cfg.get("input_scale") is not None else {}
+    predictor = Predictor.from_checkpoint(cfg.ckpt, **options, batch_size=cfg.batch_size, device=cfg.device,
                                           precision=str(cfg.precision), backend=cfg.backend)
-    if cfg.get("input_scale") is not None:  # explicit override of the checkpoint's scale
-        predictor.input_scale = float(cfg.input_scale)
     source = open_source(cfg.input, cfg.batch_size, options_from_config(cfg.records),
                          long_records=cfg.records.long_records, strict=cfg.records.strict)
     plot_dir = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -13,8 +12,14 @@ from torch import nn
 from torchmetrics import CatMetric, MeanMetric
 
 from ecglit.constants import CLASSES
-from ecglit.evaluation.metrics import classification_metrics, flatten_metrics, threshold_metric_collection
-from ecglit.evaluation.thresholds import select_thresholds
+from ecglit.metrics.classification import (
+    IGNORE_INDEX,
+    classification_metrics,
+    flatten_metrics,
+    threshold_metric_collection,
+)
+from ecglit.metrics.thresholds import select_thresholds
+from ecglit.models.registry import build_network, build_optimizer, build_scheduler, check_buildable
 
 
 def _plain(cfg: Any) -> Any:
@@ -32,15 +37,20 @@ class ECGClassifier(L.LightningModule):
     """Multilabel ECG classifier.
 
     Args:
-        net: config of the network (``_target_`` + kwargs), built here with ``hydra.utils.instantiate``
-            so that checkpoints hold only plain values and rebuild the network on load.
-        optimizer: optimizer config, e.g. ``{"_target_": "torch.optim.Adam", "lr": 1e-3}``.
-        scheduler: optional LR scheduler config; ReduceLROnPlateau is stepped on ``monitor``.
+        net: config of the network (``_target_`` + kwargs), built here from the allowlist of
+            :mod:`ecglit.models.registry`, so checkpoints hold only plain values, rebuild the network on
+            load and cannot make ecglit import anything else.
+        optimizer: ``torch.optim`` optimizer config, e.g. ``{"_target_": "torch.optim.Adam", "lr": 1e-3}``.
+        scheduler: optional ``torch.optim.lr_scheduler`` config; ReduceLROnPlateau is stepped on ``monitor``.
         monitor: metric the scheduler watches.
         class_names: output classes, in order.
         input_scale: the data's amplitude scale at training time (kept so prediction can check it).
         select_thresholds_on_val: choose per-class thresholds maximising F1 at every validation epoch;
             the thresholds travel in the checkpoint (buffer ``thresholds``) and are used at test time.
+        label_definitions: the label definitions the model was trained with (``{"name": "code",
+            "sb_max_bpm": 50, ...}``, see ``ecglit.data.definitions``); None when unknown.
+        threshold_source: where the thresholds come from (validation of a training run, the paper,
+            a recalibration); recorded so that a checkpoint says what its labels mean.
     """
 
     def __init__(
@@ -52,16 +62,20 @@ class ECGClassifier(L.LightningModule):
         class_names: Sequence[str] = CLASSES,
         input_scale: float = 1.0,
         select_thresholds_on_val: bool = True,
+        label_definitions: Mapping[str, Any] | None = None,
+        threshold_source: str = "validation",
     ) -> None:
         super().__init__()
         net, optimizer, scheduler = _plain(net), _plain(optimizer), _plain(scheduler)
         class_names = list(_plain(class_names))
+        check_buildable(net, optimizer, scheduler)
         self.save_hyperparameters(
             {"net": net, "optimizer": optimizer, "scheduler": scheduler, "monitor": monitor,
              "class_names": class_names, "input_scale": float(input_scale),
-             "select_thresholds_on_val": select_thresholds_on_val}
+             "select_thresholds_on_val": select_thresholds_on_val,
+             "label_definitions": _plain(label_definitions), "threshold_source": str(threshold_source)}
         )
-        self.net: nn.Module = hydra.utils.instantiate(net, n_classes=len(class_names))
+        self.net: nn.Module = build_network(net, n_classes=len(class_names))
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.register_buffer("thresholds", torch.full((len(class_names),), 0.5))
         n = len(class_names)
@@ -85,11 +99,19 @@ class ECGClassifier(L.LightningModule):
         return torch.sigmoid(self(x))
 
     # --- steps ---------------------------------------------------------------------------
+    def masked_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """BCE over the annotated cells only (NaN targets: not annotated by the source)."""
+        annotated = ~torch.isnan(y)
+        if bool(annotated.all()):
+            return self.loss_fn(logits, y)
+        per_cell = nn.functional.binary_cross_entropy_with_logits(logits, torch.nan_to_num(y), reduction="none")
+        return (per_cell * annotated).sum() / annotated.sum().clamp(min=1)
+
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        loss = self.loss_fn(logits, y)
-        self.train_metrics.update(logits.detach().sigmoid(), y.long())
+        loss = self.masked_loss(logits, y)
+        self.train_metrics.update(logits.detach().sigmoid(), torch.nan_to_num(y, nan=IGNORE_INDEX).long())
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
@@ -101,7 +123,7 @@ class ECGClassifier(L.LightningModule):
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
         x, y = batch
         logits = self(x)
-        self._eval_loss[stage].update(self.loss_fn(logits, y), len(x))
+        self._eval_loss[stage].update(self.masked_loss(logits, y), len(x))
         self.log(f"{stage}/loss", self._eval_loss[stage], on_step=False, on_epoch=True, prog_bar=True,
                  batch_size=len(x))
         self._probs.update(logits.sigmoid().float())
@@ -139,21 +161,12 @@ class ECGClassifier(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.last_report = self._epoch_report("test")
 
-    # --- CPU runtime (issue 7, BENCHMARKS.md) -----------------------------------------------
-    def on_fit_start(self) -> None:
-        # Keep freed activation memory for reuse instead of unmapping and re-faulting it every step
-        # (15% of a CPU training step on the paper's network; what made batch 64 slow).
-        if self.device.type == "cpu":
-            from ecglit.inference.backends import retain_freed_memory
-
-            retain_freed_memory()
-
     # --- optimisation --------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
         opt_cfg = self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3}
-        optimizer = hydra.utils.instantiate(opt_cfg, params=self.parameters())
+        optimizer = build_optimizer(opt_cfg, self.parameters())
         if not self.hparams.scheduler:
             return optimizer
-        scheduler = hydra.utils.instantiate(self.hparams.scheduler, optimizer=optimizer)
+        scheduler = build_scheduler(self.hparams.scheduler, optimizer)
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor, "interval": "epoch"}}

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ecglit.constants import CLASSES
 from ecglit.data.importers.record import Labels, unannotated
+from ecglit.data.labels import parse_int_column, read_table
 from ecglit.errors import DataError
 
 SNOMED_TO_CLASS: dict[str, str] = {
@@ -101,13 +103,7 @@ def ptbxl_ecg_id(record_name: str) -> int | None:
 def read_cpsc_reference(path: str | Path) -> dict[str, Labels]:
     """CPSC 2018 ``REFERENCE.csv`` (Recording, First_label, Second_label, Third_label; codes 1-9)."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise DataError(path, f"cannot read CPSC REFERENCE table ({e})") from None
-    if "Recording" not in df.columns:
-        raise DataError(path, f"no 'Recording' column (found {list(df.columns)}); expected the CPSC 2018 "
-                              "REFERENCE.csv")
+    df = read_table(path, ["Recording"], "CPSC 2018 REFERENCE.csv")
     out: dict[str, Labels] = {}
     for i, row in enumerate(df.itertuples(index=False)):
         names = []
@@ -125,12 +121,12 @@ def read_cpsc_reference(path: str | Path) -> dict[str, Labels]:
 def read_ptbxl_database(path: str | Path) -> pd.DataFrame:
     """``ptbxl_database.csv`` indexed by ecg_id, with a parsed ``labels`` column."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path, index_col="ecg_id")
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise DataError(path, f"cannot read PTB-XL database ({e})") from None
-    if "scp_codes" not in df.columns:
-        raise DataError(path, "no 'scp_codes' column; expected PTB-XL's ptbxl_database.csv")
+    table = read_table(path, ["ecg_id", "scp_codes"], "PTB-XL ptbxl_database.csv")
+    ecg_id = parse_int_column(table, "ecg_id", path)
+    df = table.replace("", np.nan).set_index(pd.Index(ecg_id, name="ecg_id")).drop(columns=["ecg_id"])
+    for column in ("age", "sex", "patient_id"):
+        if column in df.columns:
+            df[column] = pd.to_numeric(df[column], errors="coerce")
     try:
         df["labels"] = [labels_from_scp_codes(s) for s in df["scp_codes"]]
     except (ValueError, SyntaxError) as e:

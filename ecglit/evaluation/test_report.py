@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ecglit.evaluation.metrics import METRICS
+from ecglit.metrics.classification import METRICS
 
 
 SHORT_NAMES = {"precision": "prec", "recall": "rec", "specificity": "spec", "f1": "F1", "auroc": "AUROC",

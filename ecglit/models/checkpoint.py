@@ -1,0 +1,69 @@
+"""The one way a trained classifier is loaded: by path, by the name of a shipped model, or from Keras.
+
+- ``*.ckpt`` (and any other file): a Lightning checkpoint of :class:`ECGClassifier`, read with
+  ``torch.load(weights_only=True)``; its hyper-parameters are plain data and the network, optimizer and
+  scheduler they name must be on the allowlist of :mod:`ecglit.models.registry`.
+- ``*.hdf5`` / ``*.h5``: the paper's Keras model file (:mod:`ecglit.models.from_keras`).
+- a bare name (no folder, no suffix): a model shipped in ``ecglit/pretrained/`` (``<name>.ckpt``).
+
+Every failure is a :class:`DataError` naming the file and the cause, in one line.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+from ecglit.errors import ConfigError, DataError
+from ecglit.models.ecg_module import ECGClassifier
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+KERAS_SUFFIXES = (".hdf5", ".h5")
+
+
+def pretrained_names() -> list[str]:
+    """Names of the models shipped in ``ecglit/pretrained/``."""
+    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.ckpt"))
+
+
+def resolve_checkpoint(name_or_path: str | Path) -> Path:
+    """The file behind a checkpoint argument: an existing path, or the name of a shipped model."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.parent == Path(".") and not path.suffix and (PRETRAINED_DIR / f"{path.name}.ckpt").is_file():
+        return PRETRAINED_DIR / f"{path.name}.ckpt"
+    shipped = pretrained_names()
+    hint = f" (shipped models: {', '.join(shipped)})" if shipped else ""
+    raise DataError(path, f"checkpoint not found{hint}")
+
+
+def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_scale: float | None = None
+                    ) -> ECGClassifier:
+    """The :class:`ECGClassifier` of a checkpoint, a Keras file or a shipped model, in eval mode.
+
+    ``input_scale`` applies to Keras files only (they do not record the scale their network expects);
+    an ecglit checkpoint always carries its own.
+    """
+    path = resolve_checkpoint(name_or_path)
+    if path.suffix.lower() in KERAS_SUFFIXES:
+        from ecglit.models.from_keras import classifier_from_keras  # h5py only; not needed otherwise
+
+        return classifier_from_keras(path, input_scale=1.0 if input_scale is None else input_scale).eval()
+    if not zipfile.is_zipfile(path):
+        raise DataError(path, "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)")
+    try:
+        module = ECGClassifier.load_from_checkpoint(path, map_location=map_location, weights_only=True)
+    except ConfigError as err:  # a network/optimizer outside the allowlist, or bad arguments
+        raise DataError(path, f"refused: {err}") from None
+    except pickle.UnpicklingError as err:
+        found = re.search(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)", str(err))
+        what = f"names {found.group(1)}" if found else "holds objects"
+        raise DataError(path, f"refused: the checkpoint {what}, which is not plain data (checkpoints are loaded "
+                              "with weights_only=True and never run code)") from None
+    except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {first})") from None
+    return module.eval()
