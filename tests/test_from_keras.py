@@ -299,10 +299,30 @@ def test_cli_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert not out.exists() and not list(tmp_path.glob(".*tmp"))
 
 
-def test_cli_writes_a_checkpoint_that_loads_and_keeps_an_existing_one(
+@pytest.mark.parametrize(("args", "cause"), [
+    (["a_file/paper.ckpt"], "a_file/paper.ckpt: cannot create its folder (File exists: "),
+    (["paper.ckpt", "--input-scale", "-1"], "input_scale must be a positive finite number, got -1.0"),
+], ids=["folder is a file", "negative scale"])
+def test_cli_refuses_an_unusable_output_or_scale_before_reading(tmp_path: Path, args: list[str], cause: str,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "a_file").write_text("")
+    assert main([str(tmp_path / "absent.h5"), str(tmp_path / args[0]), *args[1:]]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("ecglit.models.from_keras: error: ") and cause in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_cli_keeps_an_existing_output_and_overwrites_it_on_request(
         paper_keras: PaperKeras, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "ckpt" / "paper.ckpt"
-    assert main([str(paper_keras.path), str(out), "--input-scale", "0.1"]) == 0
+    out = tmp_path / "paper.ckpt"
+    out.write_bytes(b"an earlier checkpoint")
+    assert main([str(paper_keras.path), str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (f"ecglit.models.from_keras: error: {out}: exists; pass "
+                                               f"--overwrite to replace it")
+    assert out.read_bytes() == b"an earlier checkpoint"
+
+    assert main([str(paper_keras.path), str(out), "--input-scale", "0.1", "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["paper.ckpt"]  # no temporary file left
     loaded = ECGClassifier.load_from_checkpoint(out, weights_only=True, map_location="cpu").eval()
     assert loaded.hparams.input_scale == 0.1
     assert loaded.thresholds.tolist() == pytest.approx(PAPER_THRESHOLDS)
@@ -310,13 +330,3 @@ def test_cli_writes_a_checkpoint_that_loads_and_keeps_an_existing_one(
     checkpoint = torch.load(out, weights_only=True)
     assert json.loads(json.dumps(checkpoint["hyper_parameters"])) == checkpoint["hyper_parameters"]  # plain
     assert checkpoint["keras_source"]["keras_version"].startswith("3.")
-
-    before = out.read_bytes()
-    capsys.readouterr()
-    assert main([str(paper_keras.path), str(out)]) == 1
-    assert capsys.readouterr().err.strip() == (f"ecglit.models.from_keras: error: {out}: exists; pass "
-                                               f"--overwrite to replace it")
-    assert out.read_bytes() == before
-    assert main([str(paper_keras.path), str(out), "--overwrite"]) == 0
-    assert torch.load(out, weights_only=True)["hyper_parameters"]["input_scale"] == 1.0
-    assert sorted(p.name for p in out.parent.iterdir()) == ["paper.ckpt"]

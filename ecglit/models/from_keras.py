@@ -35,6 +35,7 @@ records the choice in the checkpoint, and it can be overridden at prediction (``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import math
 import os
@@ -150,8 +151,13 @@ def write_checkpoint(src: str | Path, out: str | Path, input_scale: float = 1.0,
     complete new one; an existing ``out`` is kept unless ``overwrite``.
     """
     out = Path(out)
+    _check_scale(input_scale)
     if out.exists() and not overwrite:
         raise DataError(out, "exists; pass --overwrite to replace it")
+    try:  # before the conversion, so that an unwritable place fails fast
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(out, f"cannot create its folder ({err.strerror}: {err.filename})") from err
     module, info = _classifier(src, input_scale)
     import lightning  # loaded by _classifier by now; wanted here for its version
 
@@ -165,13 +171,13 @@ def write_checkpoint(src: str | Path, out: str | Path, input_scale: float = 1.0,
     }
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint, tmp)
         os.replace(tmp, out)
     except OSError as err:
-        raise DataError(out, f"cannot write the checkpoint: {err.strerror or err}") from err
+        raise DataError(out, f"cannot write the checkpoint ({err.strerror or err})") from err
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return info
 
 
