@@ -21,12 +21,14 @@ from ecglit.evaluation.test_report import print_report, write_test_metrics
 log = logging.getLogger(__name__)
 
 
-def build_module(cfg: DictConfig) -> L.LightningModule:
-    """The LightningModule from ``cfg.module`` with the network config ``cfg.model`` (kept as plain data)."""
+def build_module(cfg: DictConfig, datamodule: L.LightningDataModule | None = None) -> L.LightningModule:
+    """The LightningModule from ``cfg.module`` with the network config ``cfg.model`` (kept as plain data)
+    and what the checkpoint must know about the data: its input scale and label definitions."""
     return hydra.utils.instantiate(
         cfg.module,
         net=OmegaConf.to_container(cfg.model, resolve=True),
         input_scale=float(cfg.data.get("input_scale", 1.0)),
+        label_definitions=getattr(datamodule, "label_definitions", None),
         _recursive_=False,
     )
 
@@ -72,7 +74,7 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
-    module = build_module(cfg)
+    module = build_module(cfg, datamodule)
     callbacks = instantiate_group(cfg.get("callbacks"))
     apply_sweep_wandb_group(cfg)  # multirun: one W&B group per sweep
     loggers = instantiate_group(cfg.get("logger"))

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ecglit.data.code15 import Code15Index, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
+from ecglit.data.definitions import label_definitions as label_definitions_of
 from ecglit.data.h5dataset import collate_stacked
 from ecglit.data.samplers import train_subset, trainer_sampler
 from ecglit.data.scan import scan_shards
@@ -56,6 +57,8 @@ class ECGDataModule(pl.LightningDataModule):
         drop_last: drop the last incomplete training batch.
         train_fraction: train on a seeded subset of this share of the training split (``seed``; val and
             test unchanged; smaller fractions are nested in larger ones), e.g. for learning curves.
+        label_definitions: what the labels mean (``ecglit.data.definitions``): "code" (CODE-15%, SB < 50
+            bpm), "physionet" (SB < 60 bpm) or a mapping; recorded in the trained checkpoint.
     """
 
     def __init__(
@@ -81,6 +84,7 @@ class ECGDataModule(pl.LightningDataModule):
         predict_split: Literal["train", "val", "test"] = "test",
         drop_last: bool = False,
         train_fraction: float = 1.0,
+        label_definitions: str | dict[str, Any] | None = "code",
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -108,6 +112,7 @@ class ECGDataModule(pl.LightningDataModule):
         self.missing_labels, self.non_finite = missing_labels, non_finite
         self.cache_dir, self.predict_split, self.drop_last = cache_dir, predict_split, drop_last
         self.train_fraction = float(train_fraction)
+        self.label_definitions = label_definitions_of(label_definitions)
         self.index: Code15Index | None = None
         self.datasets: dict[str, Dataset] = {}
 

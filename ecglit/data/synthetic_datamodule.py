@@ -102,7 +102,9 @@ class SyntheticDataModule(ECGDataModule):
         self.shard_size, self.generator_workers, self.progress = shard_size, generator_workers, progress
         self.cache_key = self._cache_key(synthetic)
         root = self.synthetic_cache_dir / self.cache_key if mode == "materialize" else None
-        super().__init__(root=root, seed=seed if split_seed is None else split_seed, **loader_kwargs)
+        loader_kwargs.pop("label_definitions", None)  # the generator's settings define the labels
+        super().__init__(root=root, seed=seed if split_seed is None else split_seed,
+                         label_definitions=self.generator_config.definitions, **loader_kwargs)
 
     def _cache_key(self, synthetic: Any) -> str:
         spec = {"n": self.n, "seed": self.generator_seed, "config": self.generator_config.to_dict(),

@@ -15,15 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ecglit.constants import CLASSES
+from ecglit.data.definitions import LABEL_DEFINITIONS, THRESHOLD_FIELDS
 from ecglit.errors import ConfigError
 
-# Label-threshold presets. SB: sinus HR < sb_max_bpm; ST: sinus HR > st_min_bpm;
-# 1dAVb: PR > pr_max_ms; RBBB/LBBB: QRS >= qrs_min_ms with the bundle-branch morphology.
-LABEL_DEFINITIONS: dict[str, dict[str, float]] = {
-    "code": {"sb_max_bpm": 50.0, "st_min_bpm": 100.0, "pr_max_ms": 200.0, "qrs_min_ms": 120.0},
-    "physionet": {"sb_max_bpm": 60.0, "st_min_bpm": 100.0, "pr_max_ms": 200.0, "qrs_min_ms": 120.0},
-}
-THRESHOLD_FIELDS = ("sb_max_bpm", "st_min_bpm", "pr_max_ms", "qrs_min_ms")
 
 
 def _default_prevalence() -> dict[str, float]:
@@ -150,6 +144,14 @@ class SyntheticConfig:
     @property
     def thresholds(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in THRESHOLD_FIELDS}
+
+    @property
+    def definitions(self) -> dict[str, Any]:
+        """The label definitions of the generated labels (``ecglit.data.definitions``): the preset's name
+        when every threshold is the preset's, else ``custom``."""
+        preset = LABEL_DEFINITIONS[self.label_definitions]
+        name = self.label_definitions if self.thresholds == preset else "custom"
+        return {"name": name, **self.thresholds}
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
