@@ -13,6 +13,8 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.evaluation.test_sets import flat_scalars, run_test_sets
+from ecglit.inference.predictor import Predictor
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
 from ecglit.utils.hardware import retain_freed_memory, training_precision
 from ecglit.utils.instantiators import instantiate_group
@@ -114,6 +116,13 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             report = json.loads(report_writer.path.read_text())
         if report is not None and trainer.is_global_zero:
             print_report(report, best)
+    if cfg.get("extra_tests") and trainer.is_global_zero:
+        # the module holds the tested (best) weights; scored through the Predictor, as predict.py does
+        predictor = Predictor.from_module(module, batch_size=int(cfg.data.get("batch_size", 64)),
+                                          device=trainer.strategy.root_device, precision="32", backend="eager")
+        test_sets = run_test_sets(predictor, OmegaConf.to_container(cfg.extra_tests, resolve=True), output_dir,
+                                  loggers)
+        metrics.update({k: v for name in test_sets for k, v in flat_scalars(test_sets[name]).items()})
     metrics = {k: float(v) for k, v in metrics.items()}
     return {"metrics": metrics, "test_report": report, "checkpoint": best, "module": module}
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from ecglit.errors import ConfigError
 from ecglit.evaluation.binary_stats import METRICS, scores_from_counts
@@ -108,3 +109,56 @@ def macro_replicates(replicates: np.ndarray) -> np.ndarray:
 def metric_index(name: str, metrics: Sequence[str] = METRICS) -> int:
     """Position of a metric name on the last axis of the replicates."""
     return list(metrics).index(name)
+
+
+def _auroc(scores: np.ndarray, y: np.ndarray) -> float:
+    """Mann-Whitney AUROC (ties count one half), NaN without both classes."""
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision(scores: np.ndarray, y: np.ndarray) -> float:
+    """Step-wise average precision over the distinct scores (as sklearn and torchmetrics define it)."""
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == len(y):
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    s, t = scores[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # end of each group of tied scores
+    tp = np.cumsum(t)[last]
+    precision = tp / (last + 1)
+    recall_step = np.diff(np.r_[0, tp]) / n_pos
+    return float((recall_step * precision).sum())
+
+
+def _thresholded(preds: np.ndarray, y: np.ndarray) -> list[float]:
+    counts = np.array([(preds & (y == 1)).sum(), (preds & (y == 0)).sum(), (~preds & (y == 0)).sum(),
+                       (~preds & (y == 1)).sum()])
+    return scores_from_counts(counts).tolist()
+
+
+def probability_scores(probs: np.ndarray, target: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(C, 6) precision, recall, specificity, F1 (at ``thresholds``), AUROC, AP per class; NaN targets
+    (not annotated) are left out of their class; NaN where a score is undefined."""
+    out = np.full((target.shape[1], 6), np.nan)
+    for c in range(target.shape[1]):
+        keep = ~np.isnan(target[:, c])
+        p, y = probs[keep, c], target[keep, c].astype(np.int64)
+        if len(y) == 0:
+            continue
+        out[c, :4] = _thresholded(p >= thresholds[c], y)
+        out[c, 4], out[c, 5] = _auroc(p, y), _average_precision(p, y)
+    return out
+
+
+def bootstrap_probability_scores(probs: np.ndarray, target: np.ndarray, thresholds: Sequence[float],
+                                 n_resamples: int = 1000, seed: int = 123) -> np.ndarray:
+    """Bootstrap replicates (B, C, 6) of :func:`probability_scores` over resampled exams."""
+    probs, target = np.asarray(probs, np.float64), np.asarray(target, np.float64)
+    thresholds = np.asarray(thresholds, np.float64)
+    indices = bootstrap_indices(len(probs), n_resamples, seed)
+    return np.stack([probability_scores(probs[i], target[i], thresholds) for i in indices])

@@ -16,6 +16,7 @@ from ecglit.constants import CLASSES
 from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.io import load_labels, load_probabilities
 from ecglit.evaluation.logging_report import finish_wandb, log_report
+from ecglit.evaluation.test_sets import run_test_sets
 from ecglit.evaluation.pipeline import ReportInputs, ReportOptions, ReportResult, run_report
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import select_thresholds
@@ -182,8 +183,9 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     )
 
 
-def evaluate(cfg: DictConfig) -> ReportResult:
-    """Run one evaluation job from its Hydra config; returns the report (tables and file paths)."""
+def evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
+    """Run one evaluation job from its Hydra config; returns the report (tables and file paths), or the
+    extra test sets' reports when only those were asked for (``ckpt_path`` + ``extra_tests``, no ``data``)."""
     failed = True
     try:
         result = _evaluate(cfg)
@@ -193,10 +195,17 @@ def evaluate(cfg: DictConfig) -> ReportResult:
         finish_wandb(failed)
 
 
-def _evaluate(cfg: DictConfig) -> ReportResult:
+def _evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     rep = cfg.report
+    loggers = instantiate_group(cfg.get("logger"))
+    test_sets: dict[str, dict] = {}
+    if cfg.get("ckpt_path") and cfg.get("extra_tests"):
+        test_sets = run_test_sets(make_predictor(cfg), OmegaConf.to_container(cfg.extra_tests, resolve=True),
+                                  output_dir, loggers)
+        if cfg.get("data") is None:  # only the extra test sets were asked for
+            return test_sets
     if cfg.get("ckpt_path"):
         inputs = inputs_from_checkpoint(cfg, output_dir)
     else:
@@ -206,7 +215,6 @@ def _evaluate(cfg: DictConfig) -> ReportResult:
                             ci_method=str(boot.ci_method), figures=bool(rep.figures), title=str(rep.title))
     result = run_report(inputs, output_dir, options)
     log.info("report written to %s (%s)", output_dir, ", ".join(sorted(p.name for p in result.files.values())))
-    loggers = instantiate_group(cfg.get("logger"))
     # the job's own config (compose(..., return_hydra_config=True) in tests also holds a `hydra` node)
     hparams = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
                for key in cfg if key != "hydra"}
