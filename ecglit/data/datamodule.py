@@ -18,6 +18,8 @@ import lightning.pytorch as pl
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from ecglit.constants import UNITS_PER_MV
+from ecglit.data.augment import AugmentConfig, BatchAugmenter
 from ecglit.data.code15 import Code15Index, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
 from ecglit.data.definitions import label_definitions as label_definitions_of
@@ -59,6 +61,8 @@ class ECGDataModule(pl.LightningDataModule):
             test unchanged; smaller fractions are nested in larger ones), e.g. for learning curves.
         label_definitions: what the labels mean (``ecglit.data.definitions``): "code" (CODE-15%, SB < 50
             bpm), "physionet" (SB < 60 bpm) or a mapping; recorded in the trained checkpoint.
+        augment: settings of :class:`ecglit.data.augment.AugmentConfig` (None: no augmentation); applied
+            to training batches on the device, seeded by (seed, epoch, batch, rank).
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class ECGDataModule(pl.LightningDataModule):
         drop_last: bool = False,
         train_fraction: float = 1.0,
         label_definitions: str | dict[str, Any] | None = "code",
+        augment: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -113,6 +118,8 @@ class ECGDataModule(pl.LightningDataModule):
         self.cache_dir, self.predict_split, self.drop_last = cache_dir, predict_split, drop_last
         self.train_fraction = float(train_fraction)
         self.label_definitions = label_definitions_of(label_definitions)
+        self.augmenter = None if augment is None else BatchAugmenter(
+            AugmentConfig.from_dict(augment), UNITS_PER_MV * float(input_scale))
         self.index: Code15Index | None = None
         self.datasets: dict[str, Dataset] = {}
 
@@ -202,6 +209,15 @@ class ECGDataModule(pl.LightningDataModule):
             if self.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = self.prefetch_factor
         return DataLoader(dataset, **kwargs)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        trainer = getattr(self, "trainer", None)
+        if self.augmenter is None or trainer is None or not trainer.training:
+            return batch
+        x, y = batch
+        step = trainer.fit_loop.epoch_loop.batch_progress.current.ready
+        seed = hash((self.seed, trainer.current_epoch, step, trainer.global_rank)) & (2**62 - 1)
+        return [self.augmenter(x, seed), y]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.dataset("train"), shuffle=True)
