@@ -18,7 +18,11 @@ from ecglit.data.synthetic.materialize import materialize
 # 2: PR/rate/QT fitted in one RR (no long PR on the previous T), LBBB extent = labelled QRS, T end = QT,
 #    AF f-waves scaled by the exam gain, milder sinus tachycardia, taller P at fast rates, QRS loop
 #    fitted to real per-exam lead amplitudes.
-GENERATOR_VERSION = "2"
+# 3: domain randomisation (per-exam heart-vector anisotropy and wider rotation, non-dipolar precordial
+#    gains and electrode misplacement, beat-to-beat jitter and respiratory rotation, spread of QRS/T and
+#    bundle-branch-block morphology), fine-to-coarse AF, atrial flutter and SVT as non-sinus negatives,
+#    50 or 60 Hz mains, electrode-motion artefacts.
+GENERATOR_VERSION = "3"
 
 __all__ = ["GENERATOR_VERSION", "LABEL_DEFINITIONS", "SyntheticConfig", "SyntheticECGDataset", "SyntheticExam",
            "generate_batch", "generate_exam", "materialize"]

@@ -28,3 +28,17 @@ def f_waves(rng: np.random.Generator, f0_hz: float, amp_mv: float, t: np.ndarray
     s, c = np.sin(theta), np.cos(theta)
     saw = np.float32(2 / np.pi) * s * (np.float32(2.0) + c - np.float32(4 / 3) * s * s)
     return -envelope * saw
+
+
+# Typical (counter-clockwise) flutter: negative sawtooth F waves in II, III and aVF, positive in V1.
+FLUTTER_DIRECTION = np.array([-0.3, -1.0, -0.5]) / np.linalg.norm([-0.3, -1.0, -0.5])
+
+
+def flutter_waves(rng: np.random.Generator, rate_hz: float, amp_mv: float, t: np.ndarray, t0: float) -> np.ndarray:
+    """(3, len(t)) float32 atrial VCG in mV of atrial flutter: a regular sawtooth at ``rate_hz`` (four
+    harmonics), phase-locked to the beat train that starts at ``t0`` (conducted beats fall on whole
+    atrial cycles), along the typical flutter axis with a per-exam spread."""
+    direction = FLUTTER_DIRECTION + 0.15 * rng.normal(size=3)
+    theta = 2 * np.pi * rate_hz * (t - t0) + rng.uniform(0.0, 2 * np.pi)
+    saw = sum(((-1) ** (i + 1)) * np.sin(i * theta) / i for i in range(1, 5)) * (2 / np.pi)
+    return (amp_mv * direction[:, None] * saw[None, :]).astype(np.float32)

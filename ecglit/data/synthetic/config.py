@@ -53,6 +53,24 @@ class SyntheticConfig:
             (all label-negative distractors).
         sinus_arrhythmia_fraction: share of sinus exams with marked respiratory sinus arrhythmia.
         low_p_fraction: share of sinus exams with a low-amplitude P wave (hard to see under noise).
+        flutter_fraction: share of exams in atrial flutter (regular sawtooth F waves, 2:1-4:1 conduction):
+            negative for AF, and for SB/ST/1dAVb, which need sinus rhythm.
+        svt_fraction: share of exams in a regular supraventricular tachycardia without visible P waves
+            (150-220 bpm): a tachycardia that is not sinus tachycardia.
+        af_amp_mv: range of the f-wave amplitude (log-uniform): fine (< 0.05 mV, barely visible) to coarse AF.
+
+    Domain randomisation (v3; each 0 turns it off): the spread between and within real recordings that
+    a single-dipole model lacks.
+        rotation_scale: multiplies the per-exam heart-vector rotation (std 0.25/0.25/0.35 rad at 1).
+        vector_anisotropy: std of the log per-axis heart-vector scale (body habitus, heart position).
+        precordial_variability: non-dipolar precordial gains (std of their log) and chest-electrode
+            misplacement (adjacent-lead mixing up to this fraction).
+        beat_jitter: scale of the beat-to-beat changes: amplitude of every wave, P-wave timing, and the
+            respiration-coupled rotation of the heart vector (``resp_rotation_deg`` at 1).
+        resp_rotation_deg: peak respiratory rotation of the heart vector, degrees.
+        morphology_spread: scale of the per-exam spread of the QRS, T and bundle-branch-block morphology
+            (wave directions, amplitudes, notch depth of LBBB, size and direction of the RBBB R').
+        motion_artifact_rate: probability of an electrode-motion artefact (a step with slow recovery).
     """
 
     prevalence: dict[str, float] = field(default_factory=_default_prevalence)
@@ -73,13 +91,30 @@ class SyntheticConfig:
     ivcd_fraction: float = 0.06
     sinus_arrhythmia_fraction: float = 0.10
     low_p_fraction: float = 0.08
+    flutter_fraction: float = 0.04
+    svt_fraction: float = 0.02
+    af_amp_mv: tuple[float, float] = (0.01, 0.2)
+    rotation_scale: float = 1.4
+    vector_anisotropy: float = 0.15
+    precordial_variability: float = 0.2
+    beat_jitter: float = 1.0
+    resp_rotation_deg: float = 4.0
+    morphology_spread: float = 1.0
+    motion_artifact_rate: float = 0.08
 
     def __post_init__(self) -> None:
         self._resolve_thresholds()
         self._check_prevalence()
         for name in ("borderline_fraction", "p_record_10s", "p_fn", "p_fp", "ectopy_rate", "irbbb_fraction",
-                     "ilbbb_fraction", "ivcd_fraction", "sinus_arrhythmia_fraction", "low_p_fraction"):
+                     "ilbbb_fraction", "ivcd_fraction", "sinus_arrhythmia_fraction", "low_p_fraction",
+                     "flutter_fraction", "svt_fraction", "motion_artifact_rate"):
             _check_probability(name, getattr(self, name))
+        for name in ("rotation_scale", "vector_anisotropy", "precordial_variability", "beat_jitter",
+                     "resp_rotation_deg", "morphology_spread"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+        self.af_amp_mv = _positive_range("af_amp_mv", self.af_amp_mv)
         if self.irbbb_fraction + self.ilbbb_fraction + self.ivcd_fraction > 1.0 + 1e-9:
             raise ConfigError("irbbb_fraction + ilbbb_fraction + ivcd_fraction must be <= 1, got "
                               f"{self.irbbb_fraction + self.ilbbb_fraction + self.ivcd_fraction:.3f}")
@@ -131,9 +166,11 @@ class SyntheticConfig:
         p = self.prevalence
         eps = 1e-9
         # SB, ST and 1dAVb need sinus rhythm; SB and ST exclude each other; RBBB and LBBB too.
-        if p["SB"] + p["ST"] + p["AF"] > 1 + eps:
-            raise ConfigError("impossible prevalence: SB, ST and AF exclude each other, so "
-                              f"prevalence SB + ST + AF must be <= 1, got {p['SB']} + {p['ST']} + {p['AF']}")
+        other = self.flutter_fraction + self.svt_fraction  # non-sinus rhythms other than AF
+        if p["SB"] + p["ST"] + p["AF"] + other > 1 + eps:
+            raise ConfigError("impossible prevalence: SB, ST, AF, flutter and SVT exclude each other, so "
+                              f"prevalence SB + ST + AF + flutter_fraction + svt_fraction must be <= 1, got "
+                              f"{p['SB']} + {p['ST']} + {p['AF']} + {other}")
         if p["1dAVb"] + p["AF"] > 1 + eps:
             raise ConfigError("impossible prevalence: 1dAVb needs sinus rhythm (excludes AF), so "
                               f"prevalence 1dAVb + AF must be <= 1, got {p['1dAVb']} + {p['AF']}")
@@ -156,6 +193,7 @@ class SyntheticConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["noise_level_range"] = list(self.noise_level_range)
+        d["af_amp_mv"] = list(self.af_amp_mv)
         return d
 
     @classmethod
@@ -170,8 +208,9 @@ class SyntheticConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown synthetic generator settings {unknown}; valid: {sorted(names)}")
-        if "noise_level_range" in data and isinstance(data["noise_level_range"], list):
-            data["noise_level_range"] = tuple(data["noise_level_range"])
+        for name in ("noise_level_range", "af_amp_mv"):
+            if name in data and isinstance(data[name], list):
+                data[name] = tuple(data[name])
         return cls(**data)
 
 
@@ -181,6 +220,14 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
         return [_to_plain(v) for v in value]
     return value
+
+
+def _positive_range(name: str, value: Any) -> tuple[float, float]:
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+            or not 0 < value[0] <= value[1]):
+        raise ConfigError(f"{name} must be (low, high) with 0 < low <= high, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def _check_probability(name: str, value: Any) -> None:

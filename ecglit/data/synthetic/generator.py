@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from ecglit.constants import CLASSES, N_SAMPLES, SAMPLE_RATE, UNITS_PER_MV
-from ecglit.data.synthetic.afwaves import PRECORDIAL_F_GAIN, f_waves
+from ecglit.data.synthetic.afwaves import PRECORDIAL_F_GAIN, f_waves, flutter_waves
 from ecglit.data.synthetic.config import SyntheticConfig
 from ecglit.data.synthetic.labels import clinical_labels, heart_rate_bpm, noisy_labels
 from ecglit.data.synthetic.morphology import Waves, beat_waves, r_peak_offset_s
 from ecglit.data.synthetic.noise import NoisePlan, draw_noise_plan, render_noise
 from ecglit.data.synthetic.render import DOWER, assemble, project, render_vcg
 from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, beat_train
-from ecglit.data.synthetic.sampling import AF, qt_ms, sample_params
+from ecglit.data.synthetic.sampling import AF, FLUTTER, qt_ms, sample_params
 from ecglit.errors import ConfigError
 
 MORPHOLOGY_STREAM, NOISE_STREAM = 0, 2
@@ -53,6 +53,7 @@ class _Plan:
     length: int
     noise: NoisePlan
     af_leads: np.ndarray | None  # (8, length) float32 in 1e-4 V
+    lead_mix: np.ndarray  # (8, 8) float32: precordial gains and electrode misplacement
     labels: np.ndarray
     clean_labels: np.ndarray
     meta: dict[str, Any]
@@ -73,11 +74,20 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
     length = round(p.record_seconds * SAMPLE_RATE)
     pad = (N_SAMPLES - length) // 2
     af_leads = None
+    t = np.arange(length) / SAMPLE_RATE
+    vcg_f = None
     if p.rhythm == AF:
-        vcg_f = f_waves(rng, p.af_f0_hz, p.af_amp_mv, np.arange(length) / SAMPLE_RATE)
+        vcg_f = f_waves(rng, p.af_f0_hz, p.af_amp_mv, t)
+    elif p.rhythm == FLUTTER:
+        vcg_f = flutter_waves(rng, p.flutter_hz, p.af_amp_mv, t, float(train.onsets[0]))
+    if vcg_f is not None:
         gains = np.concatenate([[1.0, 1.0], PRECORDIAL_F_GAIN]) * UNITS_PER_MV
         af_leads = (DOWER * (gains * p.gain)[:, None]).astype(np.float32) @ vcg_f  # body habitus too
-    noise = draw_noise_plan(np.random.default_rng([int(seed), int(index), NOISE_STREAM]), p.noise_level, p.resp_hz)
+    lead_mix = np.eye(8, dtype=np.float32)
+    if p.precordial_mix is not None:
+        lead_mix[2:, 2:] = p.precordial_mix
+    noise = draw_noise_plan(np.random.default_rng([int(seed), int(index), NOISE_STREAM]), p.noise_level, p.resp_hz,
+                            p.motion)
 
     r_peaks = train.onsets + np.array([r_peak_offset_s(p, k) for k in train.kinds])
     # Inside the window = on one of its samples once rounded (an R peak in the last half sample is not).
@@ -94,7 +104,8 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
         "rhythm": p.rhythm, "av_conduction": p.av_conduction, "ventricular_conduction": p.ventricular_conduction,
         "record_seconds": p.record_seconds, "pad_left": pad, "noise_level": p.noise_level, "gain": p.gain,
         "p_amp_mv": p.p_amp if p.rhythm != AF else float("nan"), "t_amp_mv": p.t_amp,
-        "af_f0_hz": p.af_f0_hz, "af_amp_mv": p.af_amp_mv,
+        "af_f0_hz": p.af_f0_hz, "af_amp_mv": p.af_amp_mv, "flutter_hz": p.flutter_hz,
+        "conduction_ratio": p.conduction_ratio, "motion_artifact": p.motion is not None,
         "has_pac": bool((kinds == KIND_PAC).any()), "has_pvc": bool((kinds == KIND_PVC).any()),
         "n_beats": int(in_window.sum()),
         "r_peak_samples": (np.rint(r_peaks[in_window] * SAMPLE_RATE).astype(int) + pad).tolist(),
@@ -103,7 +114,7 @@ def _plan_exam(seed: int, index: int, cfg: SyntheticConfig) -> _Plan:
         "distractors": list(p.distractors),
         "clean_labels": {c: int(v) for c, v in zip(CLASSES, clean)},
     }
-    return _Plan(waves, pad, length, noise, af_leads, labels, clean, meta)
+    return _Plan(waves, pad, length, noise, af_leads, lead_mix, labels, clean, meta)
 
 
 def _single_threaded_blas() -> Any:
@@ -133,6 +144,8 @@ def _render_unlimited(plans: Sequence[_Plan]) -> np.ndarray:
     for b, p in enumerate(plans):
         if p.af_leads is not None:
             leads[b, :, p.pad:p.pad + p.length] += p.af_leads
+    # Non-dipolar precordial gains and electrode placement, per exam (a matmul of fixed per-exam shape).
+    leads = np.matmul(np.stack([p.lead_mix for p in plans]), leads)
     render_noise([p.noise for p in plans], leads, UNITS_PER_MV)
     return assemble(leads, pads, lengths)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, BeatTrain
-from ecglit.data.synthetic.sampling import AF, VC_LBBB, VC_RBBB, ExamParams
+from ecglit.data.synthetic.sampling import SINUS, VC_LBBB, VC_RBBB, ExamParams
 
 MS = 1e-3
 EXTENT = 2.5  # sigmas from a wave's centre to its onset/offset
@@ -53,6 +53,21 @@ NORMAL_QRS: tuple[tuple[float, float, float, tuple[float, float, float]], ...] =
 # real 12-lead records (docs/synthetic-vs-real.md) while keeping CODE-15%'s pooled lead stds.
 
 
+def _shape(p: ExamParams, start: int, stop: int, scale: float) -> np.ndarray:
+    """Per-exam spread: ``scale * morphology_spread`` times the exam's standard normals [start:stop]."""
+    if p.shape is None or p.morphology_spread == 0:
+        return np.zeros(stop - start)
+    return scale * p.morphology_spread * p.shape[start:stop]
+
+
+def _jittered(rows: list, p: ExamParams, amp_at: int, dir_at: int) -> list:
+    """QRS rows with per-exam amplitude (log-normal) and direction spread (morphology_spread)."""
+    amps = np.exp(_shape(p, amp_at, amp_at + len(rows), 0.15))
+    dirs = _shape(p, dir_at, dir_at + 3 * len(rows), 0.12).reshape(len(rows), 3)
+    return [(c, w, a * g, tuple(np.asarray(u) / np.linalg.norm(u) + d))
+            for (c, w, a, u), g, d in zip(rows, amps, dirs)]
+
+
 def _rbbb_weight(qrs_ms: float) -> float:
     """0 for a 100 ms QRS, 1 from 120 ms: how complete the right-bundle delay pattern is."""
     return float(np.clip((qrs_ms - 100.0) / 20.0, 0.0, 1.0))
@@ -72,34 +87,42 @@ def _qrs_rows(p: ExamParams) -> list:
         lobe = _lbbb_lobe(p)
         # Extents (+-2.5 sigma) span exactly [0, d]: the initial wave and the first lobe start at 0,
         # the second lobe ends at d. Lobes 2.75 sigma apart leave a dip of about a quarter: the notch.
-        sig = d * LBBB_LOBE_SIGMA
+        # The spread runs from a broad monophasic R (lobes close) to a deep notch, with lobes of unequal
+        # size and the second one more or less posterior, as real LBBB morphologies vary.
+        spread = _shape(p, 20, 25, 1.0)
+        sig = d / float(np.clip(1.0 / LBBB_LOBE_SIGMA + 1.2 * spread[0], 5.4, 9.5))
+        second = (lobe[0], lobe[1], lobe[2] + 0.3 * spread[3])
         return [(0.15 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
-                (EXTENT * sig, sig, 1.45, lobe),
-                (d - EXTENT * sig, sig, 1.55, lobe)]
+                (EXTENT * sig, sig, 1.45 * np.exp(0.2 * spread[1]), lobe),
+                (d - EXTENT * sig, sig, 1.55 * np.exp(0.2 * spread[2]), second)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
         s = min(d, 88.0) / 90.0
-        sig_r = max(d - 75.0, 15.0) / 4.5
-        amp_r = 0.45 + 0.45 * _rbbb_weight(d)  # incomplete RBBB: the same R', smaller
-        early = [(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS[:-1]]
+        spread = _shape(p, 25, 30, 1.0)
+        sig_r = max(d - 75.0, 15.0) / 4.5 * np.exp(0.12 * spread[4])
+        # incomplete RBBB: the same R', smaller; its size and direction vary between patients
+        amp_r = (0.45 + 0.45 * _rbbb_weight(d)) * np.exp(0.3 * spread[0])
+        r_prime = tuple(np.array([-0.55, 0.05, -0.85]) + 0.2 * spread[1:4])
+        early = _jittered([(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS[:-1]], p, 0, 4)
         return early + [(62 * s, 9 * s, 0.3, NORMAL_QRS[-1][3]),
-                        (d - EXTENT * sig_r, sig_r, amp_r, (-0.55, 0.05, -0.85))]
+                        (d - EXTENT * sig_r, sig_r, amp_r, r_prime)]
     s = d / 90.0  # normal, or IVCD: the normal sequence slowed down uniformly
-    return [(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS]
+    return _jittered([(c * s, w * s, a, u) for c, w, a, u in NORMAL_QRS], p, 0, 4)
 
 
 def _t_rows(p: ExamParams) -> tuple[list, float]:
     """T waves relative to the T end (both Gaussians end there at +-2.5 sigma, so the T end is the
     QT), and the extra QT (ms) added by a wide QRS. The T peak comes about 85 ms before its end."""
-    a = p.t_amp
-    direction: tuple[float, float, float] = (0.65, 0.6, -0.45)
+    a = p.t_amp * float(np.exp(_shape(p, 16, 17, 0.2)[0]))
+    direction: tuple[float, float, float] = tuple(np.array([0.65, 0.6, -0.45]) + _shape(p, 17, 20, 0.2))
     rows = []
     if p.ventricular_conduction == VC_LBBB:
         # Secondary ST-T opposite to the QRS; the ST deviation starts clear of the J point.
         direction = tuple(-c for c in _lbbb_lobe(p))
-        a *= 1.3
-        rows.append((p.qrs_ms + 110.0, 35.0, 0.18, direction))  # ST deviation, relative to QRS onset
+        st_t = float(np.exp(_shape(p, 30, 31, 0.3)[0]))  # how marked the secondary ST-T change is
+        a *= 1.3 * st_t
+        rows.append((p.qrs_ms + 110.0, 35.0, 0.18 * st_t, direction))  # ST deviation, relative to QRS onset
     elif p.ventricular_conduction == VC_RBBB:
         # T turns anterior-to-posterior (inverted in V1-V3, discordant to R') as the block completes.
         w = _rbbb_weight(p.qrs_ms)
@@ -119,10 +142,13 @@ def _pvc_rows(rng: np.random.Generator) -> tuple[list, list]:
 
 
 # Wave roles: where a wave is placed and on which beats it appears.
-QRS, T_WAVE, ST_DEV, P_SINUS, P_ECTOPIC, PVC_QRS, PVC_T = range(7)
-_BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS), KIND_PAC: (QRS, T_WAVE, ST_DEV, P_ECTOPIC),
+QRS, T_WAVE, ST_DEV, P_SINUS, P_ECTOPIC, PVC_QRS, PVC_T, P_RETRO = range(8)
+_BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS, P_RETRO), KIND_PAC: (QRS, T_WAVE, ST_DEV, P_ECTOPIC),
                KIND_PVC: (PVC_QRS, PVC_T)}
-_ROLE_ON_BEAT = {kind: np.isin(np.arange(7), roles) for kind, roles in _BEAT_ROLES.items()}
+_ROLE_ON_BEAT = {kind: np.isin(np.arange(8), roles) for kind, roles in _BEAT_ROLES.items()}
+# Beat-to-beat amplitude jitter per role (relative std at beat_jitter 1): P and T vary more than the QRS.
+_ROLE_JITTER = np.array([0.03, 0.06, 0.06, 0.10, 0.10, 0.03, 0.06, 0.10])
+P_TIMING_JITTER_MS = 4.0
 PVC_T_DELAY_S = 0.06
 T_SCALE_RANGE = (0.75, 1.25)  # T-wave width factor: RR^(1/3) within these bounds
 
@@ -140,13 +166,21 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
     table = [(QRS, r) for r in _qrs_rows(p)]
     table += [(ST_DEV, r) for r in t_rows[:1]] if has_st else []
     table += [(T_WAVE, r) for r in (t_rows[1:] if has_st else t_rows)]
-    if p.rhythm != AF:
+    if p.retrograde_p:  # SVT: atria activated backwards from the node, just after the QRS
+        table += [(P_RETRO, (p.qrs_ms + 35.0, 12.0, 0.7 * p.p_amp, (0.1, -0.9, 0.3)))]
+    if p.rhythm == SINUS:
         table += [(P_SINUS, (-pr + 35.0, 14.0, 0.7 * p.p_amp, (0.3, 0.9, -0.5))),
                   (P_SINUS, (-pr + 60.0, 15.0, 0.8 * p.p_amp, (0.75, 0.45, 0.45))),
                   (P_ECTOPIC, (-pr + 45.0, 18.0, 1.2 * p.p_amp, (0.3, -0.6, 0.2)))]
     table += [(PVC_QRS, r) for r in pvc_qrs] + [(PVC_T, r) for r in pvc_t]
     role = np.array([t[0] for t in table])
-    waves = Waves.of([t[1] for t in table], p.rotation, p.gain)
+    rotation = p.rotation if p.vector_scale is None else p.rotation * p.vector_scale[None, :]
+    waves = Waves.of([t[1] for t in table], rotation, p.gain)
+    # Beat to beat: each wave's amplitude, the P wave's timing and (with respiration) the heart's axis.
+    role_gain = 1.0 + p.beat_jitter * _ROLE_JITTER[None, :] * rng.standard_normal((n, len(_ROLE_JITTER)))
+    p_shift = p.beat_jitter * P_TIMING_JITTER_MS * MS * rng.standard_normal(n)
+    resp_angle = p.resp_rotation_rad * np.sin(2 * np.pi * p.resp_hz * train.onsets + rng.uniform(0, 2 * np.pi))
+    beat_rotation = _axis_rotations(p.resp_axis, resp_angle) if p.resp_axis is not None else None
 
     # QT (T end) per beat: Fridericia on the preceding RR plus the wide-QRS extension. The T wave
     # itself narrows and widens with the RR like the QT does, so that at fast rates it ends at QT
@@ -163,10 +197,22 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
             continue
         scale = np.where(is_t[cols], t_scale[beats, None], 1.0)
         shift = np.outer(t_end[beats], is_t[cols]) + PVC_T_DELAY_S * (role[cols] == PVC_T)
+        shift = shift + np.outer(p_shift[beats], np.isin(role[cols], (P_SINUS, P_ECTOPIC)))
         centres.append((train.onsets[beats, None] + waves.tau[cols] * scale + shift).ravel())
         sigmas.append((waves.sigma[cols] * scale).ravel())
-        vecs.append((beat_gain[beats, None, None] * waves.vec[cols][None]).reshape(-1, 3))
+        gain = beat_gain[beats, None] * role_gain[beats][:, role[cols]]  # (beats, waves)
+        vec = gain[:, :, None] * waves.vec[cols][None]
+        if beat_rotation is not None:
+            vec = np.einsum("bij,bwj->bwi", beat_rotation[beats], vec)
+        vecs.append(vec.reshape(-1, 3))
     return Waves(np.concatenate(centres), np.concatenate(sigmas), np.concatenate(vecs))
+
+
+def _axis_rotations(axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) rotations by ``angles`` (rad) about the unit ``axis`` (Rodrigues' formula)."""
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    s, c = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
+    return np.eye(3)[None] + s * k[None] + (1 - c) * (k @ k)[None]
 
 
 def r_peak_offset_s(p: ExamParams, kind: int) -> float:

@@ -25,7 +25,7 @@ WANDER_MV = 0.05       # std of each electrode's wander sinusoid coefficient at 
 # Limb electrodes (RA, LA, LL) move with the limbs and wander more than the chest electrodes.
 WANDER_ELECTRODE_SCALE = np.array([1.6, 1.6, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 MEASUREMENT_MV = 0.003  # amplifier noise floor, present whenever noise is on
-MAINS_HZ = 60.0  # Brazil
+MAINS_HZ = (50.0, 60.0)  # either, per exam: 60 Hz in Brazil and the Americas, 50 Hz in most of the world
 
 # Electrode -> lead matrix for the 8 independent leads I, II, V1..V6 (rows).
 ELECTRODE_TO_LEAD = np.zeros((8, N_ELECTRODES))
@@ -36,10 +36,11 @@ for _i in range(6):  # Vi = Ci - WCT, WCT = (RA + LA + LL) / 3
     ELECTRODE_TO_LEAD[2 + _i, 3 + _i] = 1.0
 
 _n = np.arange(N_SAMPLES)
-# sin/cos of 60 and 120 Hz on the sample grid; exam-specific phases go into the coefficients.
-MAINS_BASIS = np.stack([np.sin(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE), np.cos(2 * np.pi * MAINS_HZ * _n / SAMPLE_RATE),
-                        np.sin(4 * np.pi * MAINS_HZ * _n / SAMPLE_RATE),
-                        np.cos(4 * np.pi * MAINS_HZ * _n / SAMPLE_RATE)]).astype(np.float32)  # (4, N)
+# sin/cos of each mains frequency and its harmonic on the sample grid (50, 100, 60, 120 Hz); exam-specific
+# phases go into the coefficients.
+MAINS_BASIS = np.stack([f(2 * np.pi * k * hz * _n / SAMPLE_RATE) for hz in MAINS_HZ for k in (1, 2)
+                        for f in (np.sin, np.cos)]).astype(np.float32)  # (8, N)
+N_MAINS = len(MAINS_BASIS)
 TIME_S = (_n / SAMPLE_RATE).astype(np.float32)
 
 
@@ -54,29 +55,32 @@ class NoisePlan:
     burst_phase: float
     wander_hz: np.ndarray            # (K,)
     wander_phase: np.ndarray         # (K,)
-    lead_coef: np.ndarray            # (8, K + 4) lead-space coefficients of the wander + mains bases
+    lead_coef: np.ndarray            # (8, K + N_MAINS) lead-space coefficients of the wander + mains bases
+    motion: tuple[float, float, float, int] | None = None  # electrode motion: onset s, tau s, mV, electrode
 
 
-def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float) -> NoisePlan:
+def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float,
+                    motion: tuple[float, float, float, int] | None = None) -> NoisePlan:
     if level <= 0:
         return NoisePlan(None, np.zeros(N_ELECTRODES), 0.0, 0.0, np.zeros(N_WANDER), np.zeros(N_WANDER),
-                         np.zeros((8, N_WANDER + 4)))
+                         np.zeros((8, N_WANDER + N_MAINS)))
     wander_hz = np.concatenate([[rng.uniform(0.005, 0.05), resp_hz], rng.uniform(0.05, 0.6, N_WANDER - 2)])
     wander_phase = rng.uniform(0.0, 2 * np.pi, N_WANDER)
     wander_sd = WANDER_MV * level * (3.0 if rng.random() < 0.05 else 1.0)  # rare large-wander mode
     wander_mix = rng.normal(0.0, wander_sd, (N_ELECTRODES, N_WANDER)) * WANDER_ELECTRODE_SCALE[:, None]
+    mains_mix = np.zeros((N_ELECTRODES, N_MAINS))
     if rng.random() < 0.4:
         amp = level * rng.uniform(0.005, 0.04) * rng.uniform(0.5, 1.5, N_ELECTRODES)
         phase = rng.uniform(0.0, 2 * np.pi) + rng.normal(0.0, 0.3, N_ELECTRODES)
         amp2, phase2 = 0.3 * amp, 2 * phase + rng.normal(0.0, 0.3, N_ELECTRODES)
-        mains_mix = np.stack([amp * np.cos(phase), amp * np.sin(phase), amp2 * np.cos(phase2),
-                              amp2 * np.sin(phase2)], axis=1)
-    else:
-        mains_mix = np.zeros((N_ELECTRODES, 4))
+        first = 4 * int(rng.random() < 0.5)  # 50 or 60 Hz
+        mains_mix[:, first:first + 4] = np.stack([amp * np.cos(phase), amp * np.sin(phase), amp2 * np.cos(phase2),
+                                                  amp2 * np.sin(phase2)], axis=1)
     emg_amp = level * rng.uniform(0.002, 0.025) * rng.uniform(0.3, 1.5, N_ELECTRODES)
     burst_hz, burst_phase = rng.uniform(0.1, 0.5), rng.uniform(0.0, 2 * np.pi)
     lead_coef = ELECTRODE_TO_LEAD @ np.concatenate([wander_mix, mains_mix], axis=1)
-    return NoisePlan(rng, emg_amp + MEASUREMENT_MV, burst_hz, burst_phase, wander_hz, wander_phase, lead_coef)
+    return NoisePlan(rng, emg_amp + MEASUREMENT_MV, burst_hz, burst_phase, wander_hz, wander_phase, lead_coef,
+                     motion)
 
 
 def render_noise(plans: list[NoisePlan], out: np.ndarray, scale: float = 1.0) -> None:
@@ -86,8 +90,8 @@ def render_noise(plans: list[NoisePlan], out: np.ndarray, scale: float = 1.0) ->
         return
     sel = [plans[b] for b in noisy]
     n, k = len(sel), N_WANDER
-    # Sources: 9 electrode noises, K wander sinusoids and the 4 mains bases, mixed per exam into leads.
-    sources = np.empty((n, N_ELECTRODES + k + 4, N_SAMPLES), np.float32)
+    # Sources: 9 electrode noises, K wander sinusoids and the mains bases, mixed per exam into leads.
+    sources = np.empty((n, N_ELECTRODES + k + N_MAINS, N_SAMPLES), np.float32)
     uniform = np.empty((n, N_ELECTRODES, N_SAMPLES + 1), np.float32)
     for b, p in enumerate(sel):
         p.rng.random(out=uniform[b], dtype=np.float32)
@@ -114,3 +118,9 @@ def render_noise(plans: list[NoisePlan], out: np.ndarray, scale: float = 1.0) ->
         out += np.matmul(mix, sources)
     else:
         out[noisy] += np.matmul(mix, sources)
+    for b, p in zip(noisy, sel):
+        if p.motion is not None:  # electrode motion: a step in one electrode's potential, recovering slowly
+            onset, tau, amp_mv, electrode = p.motion
+            after = np.clip(TIME_S - np.float32(onset), 0.0, None)
+            artefact = np.where(TIME_S >= onset, np.exp(-after / np.float32(tau)), 0.0).astype(np.float32)
+            out[b] += np.outer(ELECTRODE_TO_LEAD[:, electrode] * (amp_mv * scale), artefact).astype(np.float32)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecglit.data.synthetic.sampling import AF, ExamParams
+from ecglit.data.synthetic.sampling import AF, FLUTTER, SINUS, SVT, ExamParams
 
 KIND_SINUS, KIND_PAC, KIND_PVC = 0, 1, 2
 AF_RR_LOG_STD = 0.22
@@ -50,9 +50,17 @@ def beat_train(rng: np.random.Generator, p: ExamParams, r_offset_s: float) -> Be
     start = -1.0 - rng.uniform(0.0, rr0)
     n = int(np.ceil((p.record_seconds + 1.8 + rr0) / (rr0 * 0.7))) + 2
     if p.rhythm == AF:
-        # Irregularly irregular: i.i.d. log-normal RR without serial correlation, mean kept at rr0.
-        rr = rr0 * np.exp(rng.normal(0.0, AF_RR_LOG_STD, n) - AF_RR_LOG_STD**2 / 2)
+        # Irregularly irregular: i.i.d. log-normal RR without serial correlation, mean kept at rr0; the
+        # irregularity itself varies between patients.
+        log_std = AF_RR_LOG_STD * rng.uniform(0.6, 1.3)
+        rr = rr0 * np.exp(rng.normal(0.0, log_std, n) - log_std**2 / 2)
         rr = np.clip(rr, *AF_RR_RANGE_S)
+    elif p.rhythm == FLUTTER:
+        # Every k-th F wave conducts: RR is a whole number of atrial cycles (variable block: 2 or 4).
+        ratios = rng.choice((2, 4), n) if p.variable_block else np.full(n, p.conduction_ratio)
+        rr = ratios / p.flutter_hz
+    elif p.rhythm == SVT:
+        rr = rr0 * (1.0 + rng.normal(0.0, 0.004, n))  # re-entry: very regular
     else:
         phase = rng.uniform(0.0, 2 * np.pi)
         t_approx = start + rr0 * np.arange(n)
@@ -79,7 +87,7 @@ def beat_train(rng: np.random.Generator, p: ExamParams, r_offset_s: float) -> Be
             kinds[j] = KIND_PAC
             taken.update((j - 1, j, j + 1))
     onsets = start + np.concatenate([[0.0], np.cumsum(rr[1:])])
-    if p.rhythm != AF:
+    if p.rhythm == SINUS:
         # Time-warp the train (by ~1-3 %) so that the sinus rate realised inside the window is the
         # sampled one: respiratory modulation over a short window would otherwise push borderline
         # rates across the label threshold and break the configured prevalence.

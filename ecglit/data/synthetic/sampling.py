@@ -20,11 +20,16 @@ import numpy as np
 
 from ecglit.data.synthetic.config import SyntheticConfig
 
-SINUS, AF = "sinus", "af"
+SINUS, AF, FLUTTER, SVT = "sinus", "af", "flutter", "svt"
 AV_NORMAL, AV_1DAVB, AV_NONE = "normal", "1dAVb", "none"
 VC_NORMAL, VC_RBBB, VC_LBBB, VC_IVCD = "normal", "rbbb", "lbbb", "ivcd"
 
 AF_RATE_BPM = (45.0, 170.0)
+FLUTTER_ATRIAL_BPM = (240.0, 340.0)
+FLUTTER_RATIOS, FLUTTER_RATIO_P = (2, 3, 4), (0.45, 0.15, 0.40)
+SVT_RATE_BPM = (150.0, 220.0)
+ROTATION_STD_RAD = (0.25, 0.25, 0.35)
+SHAPE_DRAWS = 32  # per-exam standard normals that the morphology module turns into its spread
 QTC_MS = (380.0, 450.0)
 ST_MAX_BPM, ST_TAIL_MEAN_BPM = 165.0, 20.0
 P_AMP_RATE_GAIN = 0.6  # relative P amplitude increase from 70 to 150 bpm
@@ -62,6 +67,20 @@ class ExamParams:
     distractors: tuple[str, ...]
     af_f0_hz: float = float("nan")
     af_amp_mv: float = float("nan")
+    # atrial flutter: atrial (F-wave) rate, conduction ratio per beat (fixed or variable block)
+    flutter_hz: float = float("nan")
+    conduction_ratio: int = 0
+    variable_block: bool = False
+    retrograde_p: bool = False  # SVT: an inverted P wave just after the QRS
+    # domain randomisation (v3)
+    vector_scale: np.ndarray | None = None       # (3,) per-axis heart-vector scale
+    precordial_mix: np.ndarray | None = None     # (6, 6) V1..V6 gains and electrode misplacement
+    resp_axis: np.ndarray | None = None          # (3,) unit axis of the respiratory rotation
+    resp_rotation_rad: float = 0.0
+    beat_jitter: float = 0.0
+    shape: np.ndarray | None = None              # (SHAPE_DRAWS,) standard normals that spread the morphology
+    morphology_spread: float = 0.0
+    motion: tuple[float, float, float, int] | None = None  # electrode motion: (onset s, tau s, mV, electrode)
 
 
 def _near(rng: np.random.Generator, borderline: float, edge: float, near: float, far: float) -> float:
@@ -71,10 +90,10 @@ def _near(rng: np.random.Generator, borderline: float, edge: float, near: float,
     return float(rng.uniform(min(near, far), max(near, far)))
 
 
-def _rotation(rng: np.random.Generator) -> np.ndarray:
-    # Small random rotation about X, Y, Z (std 0.25, 0.25, 0.35 rad): spreads the frontal axis and
+def _rotation(rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    # Random rotation about X, Y, Z (std 0.25, 0.25, 0.35 rad times ``scale``): spreads the frontal axis and
     # moves the precordial transition zone like inter-patient anatomy does.
-    ax, ay, az = rng.normal(0.0, (0.25, 0.25, 0.35))
+    ax, ay, az = rng.normal(0.0, np.array(ROTATION_STD_RAD) * scale)
     cx, sx, cy, sy, cz, sz = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay), np.cos(az), np.sin(az)
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
@@ -109,6 +128,8 @@ def _draw_rate(rng: np.random.Generator, rate_class: str, cfg: SyntheticConfig, 
         if u_band < bl:
             return float(st + 0.5 + 5.5 * u), False
         return st + 6.0 + _truncated_exponential(u, ST_TAIL_MEAN_BPM, ST_MAX_BPM - st - 6.0), False
+    if rate_class == "svt":
+        return float(rng.uniform(*SVT_RATE_BPM)), False
     if rate_class == "normal":
         if rng.random() < bl:
             low = rng.random() < 0.5
@@ -156,14 +177,22 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     distractors: list[str] = []
     # Diagnostic choices, each from its own uniform so the marginals equal the prevalences.
     u_rhythm, u_av, u_rate, u_vc, u_dis = rng.random(5)
-    rhythm = AF if u_rhythm < prev["AF"] else SINUS
-    sinus_share = max(1.0 - prev["AF"], 1e-12)
+    p_flutter, p_svt = cfg.flutter_fraction, cfg.svt_fraction
+    if u_rhythm < prev["AF"]:
+        rhythm = AF
+    elif u_rhythm < prev["AF"] + p_flutter:
+        rhythm = FLUTTER
+    elif u_rhythm < prev["AF"] + p_flutter + p_svt:
+        rhythm = SVT
+    else:
+        rhythm = SINUS
+    sinus_share = max(1.0 - prev["AF"] - p_flutter - p_svt, 1e-12)
     if rhythm == SINUS:
         av = AV_1DAVB if u_av < prev["1dAVb"] / sinus_share else AV_NORMAL
         p_sb, p_st = prev["SB"] / sinus_share, prev["ST"] / sinus_share
         rate_class = "sb" if u_rate < p_sb else ("st" if u_rate < p_sb + p_st else "normal")
     else:
-        av, rate_class = AV_NONE, "af"
+        av, rate_class = AV_NONE, {AF: "af", SVT: "svt", FLUTTER: "flutter"}[rhythm]
     if u_vc < prev["RBBB"]:
         vc = VC_RBBB
         complete = True
@@ -200,8 +229,15 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     # Rate, QRS width and QTc, redrawn (within their classes) until a long PR fits in the RR.
     pr_max = cfg.pr_max_ms
     best: tuple[float, float, float, float, bool] | None = None
+    flutter_hz, ratio = float("nan"), 0
+    if rhythm == FLUTTER:
+        flutter_hz = float(rng.uniform(*FLUTTER_ATRIAL_BPM)) / 60.0
+        ratio = int(rng.choice(FLUTTER_RATIOS, p=FLUTTER_RATIO_P))
     for _ in range(FIT_TRIES if av == AV_1DAVB else 1):
-        rate, borderline_rate = _draw_rate(rng, rate_class, cfg, bl)
+        if rhythm == FLUTTER:
+            rate, borderline_rate = 60.0 * flutter_hz / ratio, False
+        else:
+            rate, borderline_rate = _draw_rate(rng, rate_class, cfg, bl)
         qrs = _draw_qrs(rng, vc, complete, cfg, bl)
         qtc = float(rng.uniform(*QTC_MS))
         room = _tp_room_ms(rate, qtc, qrs, sa_depth(rate)) if rhythm == SINUS else float("nan")
@@ -227,7 +263,7 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     lo, hi = cfg.noise_level_range
     noise_level = float(rng.uniform(lo, hi)) * cfg.noise_scale
     gain = float(np.exp(rng.normal(-0.08, 0.25)))  # body habitus
-    rotation = _rotation(rng)
+    rotation = _rotation(rng, cfg.rotation_scale)
     p_amp = float(rng.uniform(0.08, 0.25))
     t_amp = float(rng.uniform(0.15, 0.45))
     axis_tilt = float(rng.uniform(-1.0, 1.0))
@@ -242,11 +278,50 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     # atrial ectopics and need an organised atrial rhythm: sinus exams only.
     has_pac = bool(rhythm == SINUS and u_pac < cfg.ectopy_rate / 2)
     has_pvc = bool(u_pvc < cfg.ectopy_rate / 2)
-    f0, famp = float(rng.uniform(4.5, 8.5)), float(rng.uniform(0.02, 0.15))
+    f0 = float(rng.uniform(4.5, 8.5))
+    lo, hi = np.log(cfg.af_amp_mv)
+    famp = float(np.exp(rng.uniform(lo, hi)))  # fine to coarse f waves
+    if rhythm == FLUTTER:
+        famp = float(rng.uniform(0.08, 0.25))  # F waves are larger and regular
+    extra = _domain_randomisation(rng, cfg)
+    u_block, u_retro = rng.random(2)
     return ExamParams(
         rhythm=rhythm, av_conduction=av, ventricular_conduction=vc, rate_bpm=rate, pr_ms=pr, qrs_ms=qrs,
         qtc_ms=qtc, record_seconds=record_seconds, noise_level=noise_level, gain=gain, rotation=rotation,
         p_amp=p_amp, t_amp=t_amp, axis_tilt=axis_tilt, resp_hz=resp_hz, sinus_arrhythmia=sa_depth(rate),
         has_pac=has_pac, has_pvc=has_pvc, distractors=tuple(distractors),
-        af_f0_hz=f0 if rhythm == AF else float("nan"), af_amp_mv=famp if rhythm == AF else float("nan"),
+        af_f0_hz=f0 if rhythm == AF else float("nan"), af_amp_mv=famp if rhythm in (AF, FLUTTER) else float("nan"),
+        flutter_hz=flutter_hz, conduction_ratio=ratio, variable_block=bool(rhythm == FLUTTER and u_block < 0.25),
+        retrograde_p=bool(rhythm == SVT and u_retro < 0.5), **extra,
     )
+
+
+def _precordial_mix(rng: np.random.Generator, variability: float) -> np.ndarray:
+    """(6, 6) map of V1..V6: non-dipolar gains (smooth across neighbours: the electrodes' proximity to the
+    heart) and electrode misplacement (each electrode part-way towards a neighbour's position)."""
+    log_gain = rng.normal(0.0, variability, 6)
+    log_gain = np.convolve(np.r_[log_gain[0], log_gain, log_gain[-1]], [0.25, 0.5, 0.25], mode="valid")
+    shift = rng.uniform(-variability, variability, 6)  # > 0: towards the next electrode, < 0: the previous
+    mix = np.zeros((6, 6))
+    for i in range(6):
+        j = min(5, i + 1) if shift[i] > 0 else max(0, i - 1)
+        mix[i, i] += 1.0 - abs(shift[i])
+        mix[i, j] += abs(shift[i])
+    return np.exp(log_gain)[:, None] * mix
+
+
+def _domain_randomisation(rng: np.random.Generator, cfg: SyntheticConfig) -> dict:
+    """Per-exam draws of the v3 domain randomisation (fixed order of draws)."""
+    vector_scale = np.exp(rng.normal(0.0, cfg.vector_anisotropy, 3))
+    mix = _precordial_mix(rng, cfg.precordial_variability)
+    axis = rng.normal(size=3)
+    axis /= np.linalg.norm(axis)
+    shape = rng.standard_normal(SHAPE_DRAWS)
+    u_motion, onset, tau, amp, electrode = rng.random(5)
+    motion = None
+    if u_motion < cfg.motion_artifact_rate:
+        motion = (float(onset * 10.0), float(0.2 + 1.3 * tau), float(0.2 + 1.3 * amp), int(electrode * 9))
+    return {"vector_scale": vector_scale, "precordial_mix": mix, "resp_axis": axis,
+            "resp_rotation_rad": float(np.radians(cfg.resp_rotation_deg) * cfg.beat_jitter),
+            "beat_jitter": float(cfg.beat_jitter), "shape": shape, "morphology_spread": float(cfg.morphology_spread),
+            "motion": motion}
