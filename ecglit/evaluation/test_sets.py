@@ -51,6 +51,8 @@ _KEYS = {"root", "format", "label_definitions", "records", "long_records", "batc
 class TestSetSpec:
     """One extra test set (see the module docstring)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     name: str
     root: Path
     format: str = "auto"
@@ -104,6 +106,7 @@ def open_test_set(spec: TestSetSpec) -> PredictionSource:
 
 @dataclass
 class TestSetResult:
+    __test__ = False
     spec: TestSetSpec
     ids: list[Any]
     sources: list[str]
