@@ -1,9 +1,13 @@
-"""Per-class decision thresholds that maximise F1, the rule the paper used on its validation set."""
+"""Per-class decision thresholds: maximum F1 (the rule the paper used on its validation set), or a target
+sensitivity or specificity (recalibration for a new population, ``ecglit.calibrate``)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_precision_recall_curve
+
+from ecglit.errors import ConfigError
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -34,3 +38,44 @@ def select_thresholds(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
         f1 = torch.nan_to_num(2 * precision * recall / (precision + recall))
         out[c] = thresholds[int(torch.argmax(f1))]
     return out
+
+
+def parse_rule(rule: str) -> tuple[str, float | None]:
+    """``max_f1`` | ``sensitivity=0.9`` | ``specificity=0.99`` -> (name, target)."""
+    rule = str(rule).strip()
+    if rule == "max_f1":
+        return "max_f1", None
+    name, _, value = rule.partition("=")
+    try:
+        target = float(value)
+    except ValueError:
+        target = float("nan")
+    if name not in ("sensitivity", "specificity") or not 0.0 < target <= 1.0:
+        raise ConfigError(f"rule must be max_f1, sensitivity=<0..1> or specificity=<0..1>, got {rule!r}")
+    return name, target
+
+
+def threshold_for_rule(probs: np.ndarray, targets: np.ndarray, rule: str) -> float | None:
+    """One class's threshold under ``rule`` on annotated exams (NaN targets dropped); None when the set
+    cannot define it (no positives, or no negatives for a specificity rule).
+
+    - max_f1: the F1-maximising threshold (as :func:`select_thresholds`);
+    - sensitivity=s: the highest threshold whose sensitivity is at least s;
+    - specificity=s: the lowest threshold whose specificity is at least s.
+    Labels are ``prob >= threshold``.
+    """
+    name, target = parse_rule(rule)
+    keep = ~np.isnan(targets)
+    p, y = np.asarray(probs, np.float64)[keep], np.asarray(targets)[keep].astype(np.int64)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    if n_pos == 0 or (name == "specificity" and n_neg == 0):
+        return None
+    if name == "max_f1":
+        return float(select_thresholds(torch.tensor(p[:, None]), torch.tensor(y[:, None]))[0])
+    candidates = np.unique(p)  # ascending; labels = p >= t
+    if name == "sensitivity":
+        sens = np.array([(p[y == 1] >= t).mean() for t in candidates])
+        return float(candidates[np.flatnonzero(sens >= target - 1e-12)[-1]])
+    spec = np.array([(p[y == 0] < t).mean() for t in candidates] + [1.0])
+    ok = np.flatnonzero(spec >= target - 1e-12)[0]
+    return float(candidates[ok]) if ok < len(candidates) else float(np.nextafter(candidates[-1], 2.0))

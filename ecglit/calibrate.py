@@ -1,0 +1,193 @@
+"""Re-choose a model's per-class thresholds on a labelled set from the population it will be used on.
+
+    python -m ecglit.calibrate ckpt=CKPT input=DIR out=NEW.ckpt [rule=max_f1|sensitivity=0.9|specificity=0.99]
+    python -m ecglit.calibrate ckpt=CKPT test_sets=realdata input=realdata out=NEW.ckpt  # a configured set
+
+Thresholds chosen on one source rarely hold on another. The set (a shard folder, an HDF5 file or a folder of
+records, read as the extra test sets are) is predicted through the checkpoint's Predictor; per class the
+``rule`` picks a new threshold on the annotated exams. Classes the set does not annotate, or in which it
+has no positives, keep their thresholds (said per class). The new checkpoint records where its thresholds
+came from (``threshold_source`` and a ``calibration`` entry) and is written atomically; before/after
+metrics with bootstrap intervals are printed (on the calibration set itself: optimistic by construction,
+report held-out numbers for anything else).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from ecglit.constants import CLASSES
+from ecglit.errors import ConfigError, DataError
+from ecglit.evaluation.bootstrap import bootstrap_probability_scores, percentile_interval, probability_scores
+from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set
+from ecglit.inference.predictor import Predictor
+from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
+from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
+from ecglit.utils.cli import exit_on_user_error
+
+log = logging.getLogger(__name__)
+_F1, _SENS, _SPEC = 3, 1, 2  # columns of probability_scores: precision, recall, specificity, f1, auroc, ap
+
+
+def choose_thresholds(probs: np.ndarray, labels: np.ndarray, current: np.ndarray, rule: str,
+                      classes: list[str]) -> tuple[np.ndarray, dict[str, str]]:
+    """New thresholds (C,) and, per class, how each was set ("rule", or why it was kept)."""
+    new = current.astype(np.float64).copy()
+    how: dict[str, str] = {}
+    for i, c in enumerate(classes):
+        annotated = ~np.isnan(labels[:, i])
+        if not annotated.any():
+            how[c] = "kept: not annotated in the set"
+            continue
+        threshold = threshold_for_rule(probs[:, i], labels[:, i], rule)
+        if threshold is None:
+            n_pos = int(np.nansum(labels[:, i]))
+            how[c] = "kept: no positives in the set" if n_pos == 0 else "kept: no negatives in the set"
+            continue
+        new[i] = threshold
+        how[c] = rule
+    return new, how
+
+
+def _checkpoint_dict(path: Path, module: Any) -> dict[str, Any]:
+    """The original checkpoint's contents (weights_only), or a fresh one for a Keras file."""
+    if path.suffix.lower() not in KERAS_SUFFIXES and zipfile.is_zipfile(path):
+        return torch.load(path, map_location="cpu", weights_only=True)
+    import lightning
+
+    return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": lightning.__version__}
+
+
+def write_calibrated(ckpt: Path, module: Any, thresholds: np.ndarray, calibration: dict[str, Any], out: Path,
+                     overwrite: bool = False) -> Path:
+    """``ckpt`` with new thresholds and provenance, written atomically to ``out``."""
+    if out.exists() and not overwrite:
+        raise DataError(out, "exists; pass overwrite=true to replace it")
+    payload = _checkpoint_dict(ckpt, module)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or "thresholds" not in state:
+        raise DataError(ckpt, "has no thresholds buffer in its state_dict; not an ECGClassifier checkpoint")
+    state["thresholds"] = torch.tensor(thresholds, dtype=state["thresholds"].dtype)
+    hparams = dict(payload.get("hyper_parameters") or {})
+    hparams["threshold_source"] = calibration["source"]
+    payload["hyper_parameters"] = hparams
+    payload["calibration"] = calibration
+    for key in ("optimizer_states", "lr_schedulers", "loops", "callbacks"):  # nothing to resume from here
+        payload.pop(key, None)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, out)
+    except OSError as err:
+        raise DataError(out, f"cannot write the checkpoint ({err.strerror or err})") from None
+    return out
+
+
+def _cells(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, n_resamples: int, seed: int
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    point = probability_scores(probs, labels, thresholds)
+    low, high = percentile_interval(bootstrap_probability_scores(probs, labels, thresholds, n_resamples, seed))
+    return point, low, high
+
+
+def _fmt(point: np.ndarray, low: np.ndarray, high: np.ndarray, i: int, k: int) -> str:
+    if np.isnan(point[i, k]):
+        return "n/a"
+    return f"{point[i, k]:.2f} [{low[i, k]:.2f}-{high[i, k]:.2f}]"
+
+
+def before_after_table(classes: list[str], old: np.ndarray, new: np.ndarray, how: dict[str, str],
+                       before: tuple, after: tuple, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("class", "threshold", "F1 before", "F1 after", "sens before", "sens after", "spec before",
+                   "spec after", "how"):
+        table.add_column(column, justify="left" if column in ("class", "how") else "right")
+    for i, c in enumerate(classes):
+        table.add_row(c, f"{old[i]:.3g} -> {new[i]:.3g}", _fmt(*before, i, _F1), _fmt(*after, i, _F1),
+                      _fmt(*before, i, _SENS), _fmt(*after, i, _SENS), _fmt(*before, i, _SPEC),
+                      _fmt(*after, i, _SPEC), how[c])
+    return table
+
+
+def calibrate(cfg: DictConfig) -> dict[str, Any]:
+    """Run one calibration from its config; returns the calibration record written into the checkpoint."""
+    for key in ("ckpt", "input", "out"):
+        if not cfg.get(key):
+            raise ConfigError(f"{key}=... is required (python -m ecglit.calibrate ckpt=CKPT input=DIR out=NEW.ckpt)")
+    parse_rule(cfg.rule)
+    out = Path(str(cfg.out))
+    if out.exists() and not cfg.overwrite:
+        raise DataError(out, "exists; pass overwrite=true to replace it")
+    ckpt = resolve_checkpoint(str(cfg.ckpt))
+    scale = None if cfg.get("input_scale") is None else float(cfg.input_scale)
+    module = load_classifier(ckpt, input_scale=scale)
+    options = {} if scale is None else {"input_scale": scale}
+    predictor = Predictor.from_module(module, batch_size=int(cfg.batch_size), device=cfg.device, precision="32",
+                                      backend="eager", **options)
+    classes = list(predictor.class_names)
+    if classes != list(CLASSES):
+        raise DataError(ckpt, f"predicts the classes {classes}; labelled sets carry {list(CLASSES)}, so the "
+                              "two cannot be matched")
+    named = OmegaConf.to_container(cfg.extra_tests, resolve=True) if cfg.get("extra_tests") else {}
+    if str(cfg.input) in named:  # a test set defined in the config (e.g. test_sets=realdata input=realdata)
+        spec = TestSetSpec.from_config(str(cfg.input), {**named[str(cfg.input)], "n_resamples": int(cfg.n_resamples),
+                                                         "seed": int(cfg.seed)})
+    else:
+        spec = TestSetSpec.from_config("calibration", {
+            "root": str(cfg.input), "format": cfg.format, "label_definitions": cfg.get("label_definitions"),
+            "records": OmegaConf.to_container(cfg.records, resolve=True) if cfg.get("records") else {},
+            "n_resamples": int(cfg.n_resamples), "seed": int(cfg.seed)})
+    result = evaluate_test_set(predictor, spec)  # raises when the set holds no label at all
+    labelled = ~np.isnan(result.labels).all(axis=1)
+    probs, labels = result.probs[labelled], result.labels[labelled]
+    old = np.asarray(predictor.thresholds, np.float64)
+    new, how = choose_thresholds(probs, labels, old, str(cfg.rule), classes)
+    if all(h.startswith("kept") for h in how.values()):
+        raise DataError(spec.root, "no class could be calibrated: " + "; ".join(f"{c} {h}" for c, h in how.items()))
+    for c, h in how.items():
+        if h.startswith("kept: no"):
+            log.warning("%s: %s; its threshold is unchanged", c, h.removeprefix("kept: "))
+    before = _cells(probs, labels, old, int(cfg.n_resamples), int(cfg.seed))
+    after = _cells(probs, labels, new, int(cfg.n_resamples), int(cfg.seed))
+    record = {
+        "source": f"calibrated on {spec.root} ({cfg.rule}, {int(labelled.sum())} labelled exams, "
+                  f"{dt.date.today().isoformat()}); before: {predictor.threshold_source or 'unknown'}",
+        "rule": str(cfg.rule), "data": str(spec.root), "n_exams": int(labelled.sum()),
+        "label_definitions": spec.label_definitions, "mismatches": result.report["label_definitions"]["mismatches"],
+        "per_class": {c: {"before": float(old[i]), "after": float(new[i]), "how": how[c],
+                          "positives": int((labels[:, i] == 1).sum()), "negatives": int((labels[:, i] == 0).sum())}
+                      for i, c in enumerate(classes)},
+    }
+    console = Console(width=max(Console().width, 150))
+    console.print(before_after_table(classes, old, new, how, before, after,
+                                     f"Calibration on {spec.root} ({cfg.rule}, {int(labelled.sum())} exams; "
+                                     "measured on the same exams)"))
+    for line in record["mismatches"]:
+        console.print(f"[bold red]LABEL DEFINITIONS DIFFER[/]: {line}")
+    write_calibrated(ckpt, module, new, record, out, bool(cfg.overwrite))
+    console.print(f"wrote {out}")
+    return record
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
+@exit_on_user_error("ecglit.calibrate")
+def main(cfg: DictConfig) -> None:
+    calibrate(cfg)
+
+
+if __name__ == "__main__":
+    main()
