@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from ecglit.evaluation.test_sets import flat_scalars, run_test_sets
+from ecglit.finetuning import check_training_labels, initialise_from, load_pretrained, param_summary
 from ecglit.inference.predictor import Predictor
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
 from ecglit.utils.hardware import retain_freed_memory, training_precision
@@ -75,8 +76,14 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
 
+    pretrained = load_pretrained(cfg)  # fine-tuning: adapts cfg.model and data.input_scale to it
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg, datamodule)
+    if pretrained is not None:
+        initialise_from(module, pretrained, bool(cfg.get("reset_head", False)))
+        datamodule.setup("fit")
+        check_training_labels(datamodule, bool(cfg.get("allow_missing_positives", False)))
+        log.info("fine-tuning: %s", param_summary(module))
     callbacks = instantiate_group(cfg.get("callbacks"))
     apply_sweep_wandb_group(cfg)  # multirun: one W&B group per sweep
     loggers = instantiate_group(cfg.get("logger"))

@@ -41,6 +41,7 @@ class Code15Index:
     labels: np.ndarray  # (N, 6) float32, 0/1
     patient_ids: np.ndarray  # (N,) int64 group codes (exams of one patient share a code)
     counts: dict[str, int] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # extra exams.csv columns asked for (text)
 
     def __len__(self) -> int:
         return len(self.exam_ids)
@@ -92,7 +93,8 @@ def _patient_codes(table: pd.DataFrame, csv_path: Path) -> np.ndarray:
 
 def build_code15_index(root: str | Path, csv: str | Path | None = None,
                        missing_labels: MissingLabels = "error", non_finite: NonFinite = "error",
-                       cache_dir: str | Path | None = None, use_cache: bool = True) -> Code15Index:
+                       cache_dir: str | Path | None = None, use_cache: bool = True,
+                       extra_columns: tuple[str, ...] = ()) -> Code15Index:
     """Index the exams of a CODE-15%-layout directory and join their labels.
 
     Args:
@@ -105,6 +107,8 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
         non_finite: tracings holding NaN/inf: ``"error"`` (default) names the shard and row; ``"drop"``.
         cache_dir: where the shard-scan cache goes when ``root`` is read-only.
         use_cache: read/write the scan cache (``root/.ecglit-index.npz``).
+        extra_columns: more exams.csv columns to keep per exam (as text), e.g. ``source_file`` for a
+            hold-out split; a missing one is a DataError.
     """
     if missing_labels not in ("error", "drop", "keep"):
         raise ConfigError(f"missing_labels must be 'error', 'drop' or 'keep', got {missing_labels!r}")
@@ -126,7 +130,11 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
     keep &= ~zero
 
     csv_path = Path(csv) if csv is not None else root / EXAMS_CSV
-    table, csv_ids, csv_labels = read_labels_by_id(csv_path, "label table (exams.csv)")
+    table, csv_ids, csv_labels = read_labels_by_id(csv_path, "label table (exams.csv)",
+                                                   optional=("patient_id", *extra_columns))
+    absent = [c for c in extra_columns if c not in table.columns]
+    if absent:
+        raise DataError(csv_path, f"no column(s) {absent}; found {list(table.columns)}")
     csv_index = pd.Index(csv_ids)
     csv_patients = _patient_codes(table, csv_path)
 
@@ -159,8 +167,9 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
     if counts["kept"] == 0:
         raise DataError(root, "no usable exams left after dropping sentinel/empty/unlabelled rows")
     kept_pos = pos[keep]
+    columns = {c: table[c].to_numpy()[kept_pos] for c in extra_columns}
     return Code15Index(root, scan.shards, scan.shard[keep], scan.row[keep], scan.exam_id[keep],
-                       labels[keep], csv_patients[kept_pos], counts)
+                       labels[keep], csv_patients[kept_pos], counts, columns)
 
 
 class Code15Dataset(H5RowsDataset):

@@ -26,7 +26,7 @@ from ecglit.data.definitions import label_definitions as label_definitions_of
 from ecglit.data.h5dataset import collate_stacked
 from ecglit.data.samplers import train_subset, trainer_sampler
 from ecglit.data.scan import scan_shards
-from ecglit.data.splits import SplitMethod, check_fractions, make_split
+from ecglit.data.splits import SplitMethod, check_fractions, make_split, split_holdout, split_kfold
 from ecglit.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,10 @@ class ECGDataModule(pl.LightningDataModule):
         val_fraction, test_fraction: share of exams in val/test (whole patients). ``test_fraction`` is
             ignored when ``test_root`` gives an external test set.
         split: "patient" (seeded, by patient_id), "last_rows" (the paper: the last ``val_fraction``
-            of rows validate, the ``test_fraction`` rows before them test) or "random" (by exam).
+            of rows validate, the ``test_fraction`` rows before them test), "random" (by exam), "kfold"
+            (fold ``fold`` of ``folds`` tests: whole patients, stratified by class; cross-validation) or
+            "holdout" (the exams whose exams.csv ``holdout_column`` equals ``holdout_value``, or lies
+            under it as a path, test: e.g. leave one source out with ``source_file``).
         seed: seed of the patient split.
         input_scale: factor applied to every tracing value (CODE-15% may be stored at 2x mV).
         pin_memory, persistent_workers (default: ``num_workers > 0``), multiprocessing_context
@@ -90,6 +93,10 @@ class ECGDataModule(pl.LightningDataModule):
         train_fraction: float = 1.0,
         label_definitions: str | dict[str, Any] | None = "code",
         augment: dict[str, Any] | None = None,
+        folds: int = 5,
+        fold: int = 0,
+        holdout_column: str | None = None,
+        holdout_value: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -100,8 +107,10 @@ class ECGDataModule(pl.LightningDataModule):
             raise ConfigError(f"test_format must be 'code15' or 'code_test', got {test_format!r}")
         if predict_split not in SPLITS:
             raise ConfigError(f"predict_split must be one of {SPLITS}, got {predict_split!r}")
-        if split not in ("patient", "last_rows", "random"):
-            raise ConfigError(f"split must be 'patient', 'last_rows' or 'random', got {split!r}")
+        if split not in ("patient", "last_rows", "random", "kfold", "holdout"):
+            raise ConfigError(f"split must be 'patient', 'last_rows', 'random', 'kfold' or 'holdout', got {split!r}")
+        if split == "holdout" and not (holdout_column and holdout_value is not None):
+            raise ConfigError("split=holdout needs holdout_column and holdout_value (e.g. source_file, torch_ecg)")
         check_fractions(val_fraction, 0.0 if test_root is not None else test_fraction)
         if not 0.0 < train_fraction <= 1.0:
             raise ConfigError(f"train_fraction must be in (0, 1], got {train_fraction}")
@@ -118,6 +127,8 @@ class ECGDataModule(pl.LightningDataModule):
         self.cache_dir, self.predict_split, self.drop_last = cache_dir, predict_split, drop_last
         self.train_fraction = float(train_fraction)
         self.label_definitions = label_definitions_of(label_definitions)
+        self.folds, self.fold = int(folds), int(fold)
+        self.holdout_column, self.holdout_value = holdout_column, holdout_value
         self.augmenter = None if augment is None else BatchAugmenter(
             AugmentConfig.from_dict(augment), UNITS_PER_MV * float(input_scale))
         self.index: Code15Index | None = None
@@ -126,8 +137,9 @@ class ECGDataModule(pl.LightningDataModule):
     # -- building ---------------------------------------------------------------------------------
     def _build_index(self) -> Code15Index:
         assert self.root is not None
+        extra = (self.holdout_column,) if self.split == "holdout" else ()
         return build_code15_index(self.root, missing_labels=self.missing_labels, non_finite=self.non_finite,
-                                  cache_dir=self.cache_dir)
+                                  cache_dir=self.cache_dir, extra_columns=extra)
 
     def prepare_data(self) -> None:
         # Runs once (rank 0): scans the shards and writes the index cache the other ranks then read.
@@ -144,7 +156,15 @@ class ECGDataModule(pl.LightningDataModule):
         if self.test_root is not None and self.test_fraction > 0:
             log.info("external test set %s given: no internal test split (test_fraction ignored)",
                      self.test_root)
-        parts = make_split(self.split, index.patient_ids, self.val_fraction, test_fraction, self.seed)
+        if self.split == "kfold":
+            parts = split_kfold(index.patient_ids, index.labels, self.folds, self.fold, self.val_fraction, self.seed)
+        elif self.split == "holdout":
+            values = np.asarray(index.columns[self.holdout_column], str)
+            wanted = str(self.holdout_value)
+            parts = split_holdout(index.patient_ids, (values == wanted) | np.char.startswith(values, wanted + "/"),
+                                  self.val_fraction, self.seed)
+        else:
+            parts = make_split(self.split, index.patient_ids, self.val_fraction, test_fraction, self.seed)
         out: dict[str, Dataset] = {name: index.dataset(idx, self.input_scale)
                                    for name, idx in zip(SPLITS, parts) if name in self._internal_splits()}
         log.info("%s split (seed %d): %s exams", self.split, self.seed,
@@ -153,6 +173,8 @@ class ECGDataModule(pl.LightningDataModule):
 
     def _internal_splits(self) -> tuple[str, ...]:
         """Splits cut from ``root``: no test split with an external test set or test_fraction 0."""
+        if self.split in ("kfold", "holdout"):
+            return SPLITS
         return SPLITS if self.test_root is None and self.test_fraction > 0 else SPLITS[:2]
 
     def _build_external_test(self) -> Dataset:

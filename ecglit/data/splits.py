@@ -11,7 +11,7 @@ import numpy as np
 
 from ecglit.errors import ConfigError
 
-SplitMethod = Literal["patient", "last_rows", "random"]
+SplitMethod = Literal["patient", "last_rows", "random", "kfold", "holdout"]
 
 
 class Split(NamedTuple):
@@ -74,9 +74,71 @@ def split_random(n: int, val_fraction: float, test_fraction: float, seed: int = 
     return split_by_patient(np.arange(n), val_fraction, test_fraction, seed)
 
 
+def kfold_assignment(patient_ids: np.ndarray, labels: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """Fold (0..folds-1) of every exam: whole patients, stratified by class (iterative stratification).
+
+    Patients are taken rarest class first (seeded order within a class) and each goes to the fold that
+    most lacks that class, ties to the smallest fold, so every fold gets its share of every class's
+    positives. NaN labels (not annotated) count as no positive.
+    """
+    if folds < 2:
+        raise ConfigError(f"folds must be >= 2, got {folds}")
+    patients, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
+    if len(patients) < folds:
+        raise ConfigError(f"{len(patients)} patient(s) cannot fill {folds} folds")
+    pos = np.zeros((len(patients), labels.shape[1]))
+    np.add.at(pos, inverse, np.nan_to_num(np.asarray(labels, np.float64)) > 0.5)
+    sizes = np.bincount(inverse, minlength=len(patients)).astype(float)
+    totals = pos.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(patients))
+    rarest = np.where(pos[order] > 0, totals[None, :], np.inf).min(axis=1)
+    order = order[np.argsort(rarest, kind="stable")]  # patients with the rarest classes first
+    fold_pos, fold_size = np.zeros((folds, labels.shape[1])), np.zeros(folds)
+    which = np.empty(len(patients), np.int64)
+    for p in order:
+        present = pos[p] > 0
+        if present.any():
+            c = np.flatnonzero(present)[np.argmin(totals[present])]
+            need = totals[c] / folds - fold_pos[:, c]
+            candidates = np.flatnonzero(need == need.max())
+        else:
+            candidates = np.arange(folds)
+        f = candidates[np.argmin(fold_size[candidates])]
+        which[p] = f
+        fold_pos[f] += pos[p]
+        fold_size[f] += sizes[p]
+    return which[inverse]
+
+
+def split_kfold(patient_ids: np.ndarray, labels: np.ndarray, folds: int, fold: int, val_fraction: float,
+                seed: int = 0) -> Split:
+    """Fold ``fold`` tests; whole patients of the other folds validate (``val_fraction``) and train."""
+    if not 0 <= fold < folds:
+        raise ConfigError(f"fold must be in [0, {folds}), got {fold}")
+    in_test = kfold_assignment(patient_ids, labels, folds, seed) == fold
+    return _split_rest(np.asarray(patient_ids), in_test, val_fraction, seed)
+
+
+def split_holdout(patient_ids: np.ndarray, in_test: np.ndarray, val_fraction: float, seed: int = 0) -> Split:
+    """The exams of ``in_test`` (e.g. one source) test; whole patients of the rest validate and train."""
+    if not np.any(in_test):
+        raise ConfigError("the holdout selects no exam")
+    if np.all(in_test):
+        raise ConfigError("the holdout selects every exam: nothing is left to train on")
+    return _split_rest(np.asarray(patient_ids), np.asarray(in_test, bool), val_fraction, seed)
+
+
+def _split_rest(patient_ids: np.ndarray, in_test: np.ndarray, val_fraction: float, seed: int) -> Split:
+    rest = np.flatnonzero(~in_test)
+    inner = split_by_patient(patient_ids[rest], val_fraction, 0.0, seed)
+    return Split(train=rest[inner.train], val=rest[inner.val], test=np.flatnonzero(in_test))
+
+
 def make_split(method: SplitMethod, patient_ids: np.ndarray, val_fraction: float, test_fraction: float,
                seed: int = 0) -> Split:
-    """Dispatch on ``method`` ("patient", "last_rows" or "random")."""
+    """Dispatch on ``method`` ("patient", "last_rows" or "random"; k-fold and holdout splits need more
+    than patient ids: :func:`split_kfold`, :func:`split_holdout`)."""
     if method == "patient":
         return split_by_patient(patient_ids, val_fraction, test_fraction, seed)
     if method == "last_rows":

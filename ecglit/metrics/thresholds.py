@@ -12,21 +12,24 @@ from ecglit.errors import ConfigError
 DEFAULT_THRESHOLD = 0.5
 
 
-def select_thresholds(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def select_thresholds(probs: torch.Tensor, targets: torch.Tensor, default: torch.Tensor | None = None) -> torch.Tensor:
     """Threshold per class at the point of the precision-recall curve with the highest F1.
 
     Args:
         probs: (N, C) probabilities.
         targets: (N, C) 0/1 labels; NaN cells (not annotated) are left out of their class.
 
+        default: (C,) thresholds kept by classes without positives (default 0.5 each).
+
     Returns:
-        (C,) float32 thresholds. A class without positives (F1 undefined) keeps 0.5.
+        (C,) float32 thresholds. A class without positives (F1 undefined) keeps its default.
     """
     probs = torch.as_tensor(probs, dtype=torch.float32)
     targets = torch.as_tensor(targets, dtype=torch.float32)
     if probs.ndim != 2 or probs.shape != targets.shape:
         raise ValueError(f"probs and targets must both be (N, C); got {tuple(probs.shape)} and {tuple(targets.shape)}")
-    out = torch.full((probs.shape[1],), DEFAULT_THRESHOLD, dtype=torch.float32)
+    out = (torch.full((probs.shape[1],), DEFAULT_THRESHOLD, dtype=torch.float32) if default is None
+           else torch.as_tensor(default, dtype=torch.float32).clone())
     for c in range(probs.shape[1]):
         annotated = ~torch.isnan(targets[:, c])
         p, y = probs[annotated, c], targets[annotated, c].long()

@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics import CatMetric, MeanMetric
 
 from ecglit.constants import CLASSES
+from ecglit.errors import ConfigError
 from ecglit.metrics.classification import (
     IGNORE_INDEX,
     classification_metrics,
@@ -51,6 +52,10 @@ class ECGClassifier(L.LightningModule):
             "sb_max_bpm": 50, ...}``, see ``ecglit.data.definitions``); None when unknown.
         threshold_source: where the thresholds come from (validation of a training run, the paper,
             a recalibration); recorded so that a checkpoint says what its labels mean.
+        freeze_backbone: fine-tuning: train the network's ``head`` only (the rest keeps its weights and
+            BatchNorm statistics).
+        backbone_lr_scale: fine-tuning: learning rate of everything but the head, as a fraction of the
+            optimizer's (e.g. 0.1: the pretrained features move ten times slower than the new head).
     """
 
     def __init__(
@@ -64,6 +69,8 @@ class ECGClassifier(L.LightningModule):
         select_thresholds_on_val: bool = True,
         label_definitions: Mapping[str, Any] | None = None,
         threshold_source: str = "validation",
+        freeze_backbone: bool = False,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         net, optimizer, scheduler = _plain(net), _plain(optimizer), _plain(scheduler)
@@ -73,9 +80,18 @@ class ECGClassifier(L.LightningModule):
             {"net": net, "optimizer": optimizer, "scheduler": scheduler, "monitor": monitor,
              "class_names": class_names, "input_scale": float(input_scale),
              "select_thresholds_on_val": select_thresholds_on_val,
-             "label_definitions": _plain(label_definitions), "threshold_source": str(threshold_source)}
+             "label_definitions": _plain(label_definitions), "threshold_source": str(threshold_source),
+             "freeze_backbone": bool(freeze_backbone), "backbone_lr_scale": float(backbone_lr_scale)}
         )
+        if not 0.0 <= float(backbone_lr_scale):
+            raise ConfigError(f"backbone_lr_scale must be >= 0, got {backbone_lr_scale}")
         self.net: nn.Module = build_network(net, n_classes=len(class_names))
+        if (freeze_backbone or backbone_lr_scale != 1.0) and not isinstance(getattr(self.net, "head", None), nn.Module):
+            raise ConfigError(f"freeze_backbone/backbone_lr_scale need a network with a `head` module; "
+                              f"{type(self.net).__name__} has none")
+        if freeze_backbone:
+            for name, param in self.net.named_parameters():
+                param.requires_grad_(name.startswith("head."))
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.register_buffer("thresholds", torch.full((len(class_names),), 0.5))
         n = len(class_names)
@@ -146,7 +162,9 @@ class ECGClassifier(L.LightningModule):
         self._probs.reset()
         self._targets.reset()
         if stage == "val" and self.hparams.select_thresholds_on_val and not self.trainer.sanity_checking:
-            self.thresholds.copy_(select_thresholds(probs.cpu(), targets.cpu()).to(self.thresholds))
+            # a class without positives in this validation epoch keeps the threshold it had
+            chosen = select_thresholds(probs.cpu(), targets.cpu(), default=self.thresholds.cpu())
+            self.thresholds.copy_(chosen.to(self.thresholds))
         report = classification_metrics(probs.cpu(), targets.cpu(), self.thresholds.cpu(), self.class_names)
         report["thresholds"] = dict(zip(self.class_names, self.thresholds.cpu().tolist(), strict=True))
         report["n_exams"] = int(len(probs))
@@ -162,9 +180,26 @@ class ECGClassifier(L.LightningModule):
         self.last_report = self._epoch_report("test")
 
     # --- optimisation --------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.get("freeze_backbone"):  # frozen features keep their BatchNorm statistics too
+            for name, module in self.net.named_children():
+                module.train(name == "head")
+
+    def _param_groups(self, lr: float) -> list[dict[str, Any]]:
+        head = [p for n, p in self.net.named_parameters() if n.startswith("head.") and p.requires_grad]
+        body = [p for n, p in self.net.named_parameters() if not n.startswith("head.") and p.requires_grad]
+        groups = [{"params": head}]
+        if body:
+            groups.append({"params": body, "lr": lr * float(self.hparams.get("backbone_lr_scale", 1.0))})
+        return groups
+
     def configure_optimizers(self) -> Any:
         opt_cfg = self.hparams.optimizer or {"_target_": "torch.optim.Adam", "lr": 1e-3}
-        optimizer = build_optimizer(opt_cfg, self.parameters())
+        if self.hparams.get("freeze_backbone") or self.hparams.get("backbone_lr_scale", 1.0) != 1.0:
+            params: Any = self._param_groups(float(opt_cfg.get("lr", 1e-3)))
+        else:
+            params = self.parameters()
+        optimizer = build_optimizer(opt_cfg, params)
         if not self.hparams.scheduler:
             return optimizer
         scheduler = build_scheduler(self.hparams.scheduler, optimizer)
