@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -29,10 +30,34 @@ def test_experiment_configs_compose(experiment):
     assert cfg.module._target_ == "ecglit.models.ecg_module.ECGClassifier"
 
 
-@pytest.mark.parametrize("group", ["logger", "callbacks", "trainer", "debug"])
-def test_group_options_compose(group):
+def _leaves(node, prefix=()):
+    """(path, value) of every leaf of a plain YAML mapping (the defaults list left out)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k != "defaults":
+                yield from _leaves(v, (*prefix, k))
+    else:
+        yield prefix, node
+
+
+@pytest.mark.parametrize("group", ["logger", "callbacks", "trainer", "debug", "augment", "test_sets", "data",
+                                   "model"])
+def test_group_options_compose_to_their_files(group):
+    # every value written in an option's YAML file ends up at its place in the composed config
     for option in _options(group):
-        _compose([f"{group}={option}"])
+        text = (CONF / group / f"{option}.yaml").read_text()
+        raw = OmegaConf.to_container(OmegaConf.create(text), resolve=False) or {}
+        package = next((line.split("@package", 1)[1].strip() for line in text.splitlines() if "@package" in line),
+                       group)
+        base = () if package == "_global_" else tuple(package.split("."))
+        cfg = OmegaConf.to_container(_compose([f"{group}={option}"]), resolve=False)
+        leaves = list(_leaves(raw))
+        for path, value in leaves:
+            node = cfg
+            for key in (*base, *path):
+                assert isinstance(node, dict) and key in node, f"{group}={option}: {'.'.join((*base, *path))} missing"
+                node = node[key]
+            assert node == value, f"{group}={option}: {'.'.join((*base, *path))} is {node!r}, file says {value!r}"
 
 
 def test_default_is_synthetic_small_resnet_with_offline_wandb(monkeypatch):

@@ -271,7 +271,6 @@ def test_data_configs_instantiate_our_classes(code15, tmp_path, fake_synthetic):
 # -- with the real generator and a Trainer ----------------------------------------------------------
 
 def test_synthetic_real_generator_materialized_equals_on_the_fly(tmp_path):
-    pytest.importorskip("ecglit.data.synthetic")
     common = {"n": 40, "seed": 3, "cache_dir": tmp_path, "batch_size": 8, "progress": False,
               "generator_workers": 1}
     stored = SyntheticDataModule(**common)

@@ -53,4 +53,5 @@ def run_conversion(cfg: DictConfig) -> ConversionReport:
         cfg.input, cfg.output, options_from_config(cfg), long_records=cfg.long_records, strict=cfg.strict,
         shard_size=cfg.shard_size, sentinel=cfg.sentinel, overwrite=cfg.overwrite,
         first_exam_id=cfg.first_exam_id, progress=cfg.progress,
+        merge_duplicates=bool(cfg.get("merge_duplicates", True)),
     )

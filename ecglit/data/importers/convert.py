@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ecglit.constants import CLASSES
+from ecglit.data.importers.duplicates import MAX_EXAMS, duplicate_pairs, fingerprint, merged_groups
 from ecglit.data.importers.formats import load_record, scan_input
 from ecglit.data.importers.labels import LabelTables
 from ecglit.data.importers.options import ImportOptions
@@ -103,13 +104,37 @@ def _apply_group_flags(report: ConversionReport, converted: list[dict[str, Any]]
     write_csv(exams_csv, columns, rows)
 
 
+def _merge_duplicate_patients(report: ConversionReport, prints: list[np.ndarray], out_dir: Path,
+                              first_exam_id: int) -> None:
+    """Give the exams of one recording found twice one patient_id (in exams.csv) and list them."""
+    pairs = duplicate_pairs(np.stack(prints))
+    if not pairs:
+        return
+    exams_csv = out_dir / EXAMS_CSV
+    with open(exams_csv, newline="") as f:
+        reader = csv.DictReader(f)
+        columns, rows = list(reader.fieldnames or []), list(reader)
+    by_id = {int(r["exam_id"]): r for r in rows}
+    group = merged_groups(pairs, len(prints))
+    for k, rep in enumerate(group):
+        row, first = by_id.get(first_exam_id + k), by_id.get(first_exam_id + int(rep))
+        if row is not None and first is not None:
+            row["patient_id"] = first["patient_id"]
+    write_csv(exams_csv, columns, rows)
+    names = [f"{by_id[first_exam_id + i]['record']} = {by_id[first_exam_id + j]['record']}" for i, j in pairs
+             if first_exam_id + i in by_id and first_exam_id + j in by_id]
+    report.settings["duplicate recordings (one patient_id each)"] = names
+    log.info("%d recording(s) found twice; each pair shares a patient_id: %s", len(pairs), ", ".join(names[:10]))
+
+
 def convert(input: str | Path, output: str | Path, options: ImportOptions | None = None, *,
             long_records: str = "crop", strict: bool = False, discover_tables: bool = True,
             shard_size: int = 20_000, sentinel: bool = True, overwrite: bool = False,
-            first_exam_id: int = 1, compression: str | None = None, progress: bool = False
-            ) -> ConversionReport:
+            first_exam_id: int = 1, compression: str | None = None, progress: bool = False,
+            merge_duplicates: bool = True) -> ConversionReport:
     """Convert every record under ``input`` into shards in ``output``; returns the report (also
-    written as ``output/report.csv`` and ``output/report.md``)."""
+    written as ``output/report.csv`` and ``output/report.md``). With ``merge_duplicates`` the same
+    recording found twice (:mod:`ecglit.data.importers.duplicates`) gets one patient_id."""
     if long_records not in LONG_RECORD_MODES:
         raise ConfigError(f"long_records must be one of {LONG_RECORD_MODES}, got {long_records!r}")
     if first_exam_id < 1:
@@ -129,6 +154,7 @@ def convert(input: str | Path, output: str | Path, options: ImportOptions | None
     patients = _Patients()
     next_id = first_exam_id
     converted: list[dict[str, Any]] = []
+    prints: list[np.ndarray] = []  # one fingerprint per exam, in exam order (duplicates check)
     refs = found.refs
     for ref in tqdm(refs, desc="converting", unit="record", disable=not progress):
         row = _report_row(ref)
@@ -155,11 +181,15 @@ def convert(input: str | Path, output: str | Path, options: ImportOptions | None
         exam_ids = [r["exam_id"] for r in rows]
         next_id += len(rows)
         writer.add(np.stack(std.exams), rows)
+        if merge_duplicates and len(prints) < MAX_EXAMS:
+            prints += [fingerprint(x) for x in std.exams]
         _fill_report_row(row, std, exam_ids)
         converted.append(row)
     writer.close()
     report.n_exams = writer.n_written
     _apply_group_flags(report, converted, out_dir)
+    if merge_duplicates and 0 < len(prints) < MAX_EXAMS:
+        _merge_duplicate_patients(report, prints, out_dir, first_exam_id)
     report.write(out_dir)
     counts = report.counts
     log.info("converted %d record(s) into %d exam(s) (%d flagged), skipped %d; report: %s",

@@ -1,0 +1,176 @@
+"""Zero-shot vs recalibrated vs fine-tuned, cross-validated on a labelled shard folder (issue 12.4).
+
+    python scripts/transfer_report.py --ckpt synthetic_resnet_small --shards DIR --out docs/transfer-realdata.md
+
+DIR is a converted record folder (``python -m ecglit.data.convert input=../shared/realdata output=DIR ...``:
+labels from the records, empty cells not annotated, one patient_id per recording found twice). Two schemes,
+each giving one out-of-fold prediction per exam:
+- k-fold (``--folds``, stratified by class, whole patients: ``data.split=kfold``);
+- leave one source out (the first folder of ``source_file``: ``data.split=holdout``).
+Per fold, from the same starting model:
+- zero-shot: the model's own thresholds;
+- recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
+- fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping and
+  thresholds on a validation split of them), then predicted on the held-out fold.
+Pooled out-of-fold F1 / AUROC per class with bootstrap 95% intervals go to ``--out`` (markdown) and a JSON
+beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ecglit.calibrate import choose_thresholds  # noqa: E402
+from ecglit.constants import CLASSES  # noqa: E402
+from ecglit.data.code15 import build_code15_index  # noqa: E402
+from ecglit.data.datamodule import ECGDataModule  # noqa: E402
+from ecglit.evaluation.bootstrap import (  # noqa: E402
+    bootstrap_probability_scores,
+    macro_replicates,
+    percentile_interval,
+    probability_scores,
+)
+from ecglit.inference.predictor import Predictor  # noqa: E402
+
+METHODS = ("zero-shot", "recalibrated", "fine-tuned")
+AUROC, F1 = 4, 3
+
+
+def _datamodule(shards: Path, **split) -> ECGDataModule:
+    dm = ECGDataModule(root=shards, missing_labels="keep", val_fraction=0.2, batch_size=64, **split)
+    dm.setup("fit")
+    dm.setup("test")
+    return dm
+
+
+def _predict(predictor: Predictor, dm: ECGDataModule, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ds = dm.dataset(split)
+    x = ds.read_tracings(np.arange(len(ds)))
+    return np.asarray(ds.exam_ids), predictor.predict_batch(x), np.asarray(ds.labels, np.float64)
+
+
+def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
+    if not (run_dir / "test_metrics.json").is_file():
+        cmd = [sys.executable, "train.py", "experiment=finetune", f"init_from={ckpt}", "data=code15",
+               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv", "test_sets=null",
+               f"hydra.run.dir={run_dir}", "callbacks.rich_progress_bar=null", *overrides]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"fine-tuning failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    return Path(json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"])
+
+
+def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Path, n_labels: int) -> dict:
+    """Out-of-fold predictions of the three methods under one scheme: {method: (ids, probs, labels, thr)}."""
+    base = Predictor.from_checkpoint(ckpt, device="cpu", backend="eager", precision="32")
+    pooled = {m: {"ids": [], "probs": [], "labels": [], "pred": []} for m in METHODS}
+    for k, split in enumerate(splits):
+        dm = _datamodule(shards, **split)
+        ids, probs, labels = _predict(base, dm, "test")
+        fit_ids, fit_probs, fit_labels = zip(*(_predict(base, dm, s) for s in ("train", "val")))
+        recal, _ = choose_thresholds(np.concatenate(fit_probs), np.concatenate(fit_labels),
+                                     np.asarray(base.thresholds, np.float64), "max_f1", list(CLASSES))
+        overrides = [f"data.{key}={value}" for key, value in split.items()]
+        tuned_ckpt = _finetune(ckpt, shards, work / name / f"fold{k}", overrides)
+        tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
+        _, tuned_probs, _ = _predict(tuned, dm, "test")
+        for method, p, thr in (("zero-shot", probs, base.thresholds), ("recalibrated", probs, recal),
+                               ("fine-tuned", tuned_probs, tuned.thresholds)):
+            pooled[method]["ids"] += list(ids)
+            pooled[method]["probs"].append(p)
+            pooled[method]["labels"].append(labels)
+            pooled[method]["pred"].append((p >= np.asarray(thr)[None, :]).astype(float))
+        print(f"{name} fold {k}: {len(ids)} test exams", flush=True)
+    return {m: {k: (np.concatenate(v) if k != "ids" else v) for k, v in d.items()} for m, d in pooled.items()}
+
+
+def scores(pooled: dict, n_resamples: int = 1000) -> dict:
+    """Per method: per-class and macro F1/AUROC with intervals on the pooled out-of-fold predictions.
+
+    F1 uses each fold's own thresholds (stored as hard predictions, scored at 0.5)."""
+    out = {}
+    for method, d in pooled.items():
+        hard = d["pred"]
+        point = probability_scores(d["probs"], d["labels"], np.full(len(CLASSES), 0.5))
+        point[:, :4] = probability_scores(hard, d["labels"], np.full(len(CLASSES), 0.5))[:, :4]
+        reps = bootstrap_probability_scores(d["probs"], d["labels"], np.full(len(CLASSES), 0.5), n_resamples)
+        reps_hard = bootstrap_probability_scores(hard, d["labels"], np.full(len(CLASSES), 0.5), n_resamples)
+        reps[..., :4] = reps_hard[..., :4]
+        low, high = percentile_interval(reps)
+        macro = macro_replicates(point[None, None])[0, 0]
+        m_low, m_high = percentile_interval(macro_replicates(reps[:, None])[:, 0])
+        out[method] = {
+            "per_class": {c: {"f1": [point[i, F1], low[i, F1], high[i, F1]],
+                              "auroc": [point[i, AUROC], low[i, AUROC], high[i, AUROC]]}
+                          for i, c in enumerate(CLASSES)},
+            "macro": {"f1": [macro[F1], m_low[F1], m_high[F1]], "auroc": [macro[AUROC], m_low[AUROC], m_high[AUROC]]},
+            "n_exams": len(d["ids"]),
+        }
+    return out
+
+
+def _cell(v: list[float]) -> str:
+    return "n/a" if np.isnan(v[0]) else f"{v[0]:.2f} [{v[1]:.2f}-{v[2]:.2f}]"
+
+
+def markdown(results: dict, ckpt: str, command: str) -> str:
+    lines = ["# Transfer to real records: zero-shot, recalibrated, fine-tuned", "",
+             f"Starting model: `{ckpt}`. Generated by `{command}`.", "",
+             "Out-of-fold predictions pooled over the folds; F1 at each fold's thresholds; 95% bootstrap "
+             "intervals over exams. Recalibration and fine-tuning only ever see the training folds.", ""]
+    for scheme, per_method in results.items():
+        lines += [f"## {scheme}", "", "| method | " + " | ".join(f"{c} F1" for c in CLASSES) +
+                  " | macro F1 | macro AUROC |", "|---" * (len(CLASSES) + 3) + "|"]
+        for method, s in per_method.items():
+            lines.append(f"| {method} | " + " | ".join(_cell(s["per_class"][c]["f1"]) for c in CLASSES) +
+                         f" | **{_cell(s['macro']['f1'])}** | {_cell(s['macro']['auroc'])} |")
+        lines += ["", "| method | " + " | ".join(f"{c} AUROC" for c in CLASSES) + " |",
+                  "|---" * (len(CLASSES) + 1) + "|"]
+        for method, s in per_method.items():
+            lines.append(f"| {method} | " + " | ".join(_cell(s["per_class"][c]["auroc"]) for c in CLASSES) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--shards", type=Path, required=True)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--sources", nargs="*", default=None, help="sources to hold out (default: every one "
+                                                                   "with at least 20 labelled exams)")
+    parser.add_argument("--work", type=Path, default=Path("outputs/transfer"))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    index = build_code15_index(args.shards, missing_labels="keep", extra_columns=("source_file",))
+    sources = args.sources
+    if sources is None:
+        first = np.array([s.split("/", 1)[0] for s in index.columns["source_file"]])
+        names, counts = np.unique(first, return_counts=True)
+        sources = [n for n, c in zip(names, counts) if c >= 20]
+    schemes = {f"{args.folds}-fold cross-validation (stratified by class, whole patients)":
+               [{"split": "kfold", "folds": args.folds, "fold": k} for k in range(args.folds)],
+               "leave one source out": [{"split": "holdout", "holdout_column": "source_file", "holdout_value": s}
+                                        for s in sources]}
+    results = {}
+    for name, splits in schemes.items():
+        slug = "kfold" if "fold" in name else "loso"
+        results[name] = scores(run_scheme(slug, splits, args.ckpt, args.shards, args.work, len(CLASSES)))
+    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(results, args.ckpt, command))
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2, default=float))
+    print(markdown(results, args.ckpt, command))
+
+
+if __name__ == "__main__":
+    main()
