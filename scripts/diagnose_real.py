@@ -1,19 +1,24 @@
 """Why a model trained on ecglit's synthetic ECGs fails on real records, measured class by class.
 
-    .venv/bin/python scripts/diagnose_real.py [--out /work/runs/diagnosis] [--n-synthetic 1200]
+    .venv/bin/python scripts/diagnose_real.py [OUT] [--predictions CSV] [--ckpt CKPT] [--n-synthetic 1200]
+
+OUT defaults to /work/runs/diagnosis; it must lie outside the repository. neurokit2 comes with the ``dev``
+extra.
 
 Reads the 269 real records exactly as the ``realdata`` test set does (conf/test_sets/realdata.yaml: gain
 overrides, not-annotated cells), generates synthetic exams with PhysioNet label definitions, and measures
 both with established tools (scripts/diagnose_real_features.py: wfdb XQRS/GQRS, neurokit2). Writes to
 ``--out`` (never into the repository), reusing what an earlier run cached there:
 
-- ``real_signals.npz``, ``real_features.csv``, ``synthetic_features.csv`` (caches; delete to re-measure);
+- ``real_signals.npz``, ``real_features.csv``, ``synthetic_v<generator>_seed<seed>/*.csv`` (caches, one
+  file per 100 synthetic exams; delete them to re-measure);
 - ``validation.csv``: each measurement against the synthetic ground truth (HR, PR, QRS, f-waves, rhythm);
 - ``comparison.csv``: per class and feature, median [IQR] of real positives (missed / caught by the
   model), real negatives (false positives / true negatives) and synthetic positives / negatives;
 - ``missed_and_false_positives.csv``: the real records the model got wrong, with their features;
 - ``per_source.csv``: per class and source, positives, misses and key features;
-- ``figures/<class>.png``: most-missed real positives, typical synthetic positives, false positives;
+- ``figures/<class>.png``: the lowest-scored real positives, typical synthetic positives, the
+  highest-scored real negatives (false positives when above the threshold);
 - ``probes.csv``, ``probe_probabilities.csv``: the real exams re-scored by ``--ckpt`` after changing one
   property of all of them alike (amplitude, filtering, added f-waves): what the model's scores depend on;
 - ``report.md``: all of it as tables.
