@@ -1,8 +1,11 @@
-"""Atrial fibrillatory waves: the extended sawtooth model of Stridh & Sornmo (IEEE TBME 2001).
+"""Atrial fibrillatory and flutter waves.
 
-Each VCG axis carries a sawtooth (3 harmonics) with a slowly frequency-modulated phase and an
-amplitude-modulated envelope. The projected precordial leads are then weighted towards V1, because
-the atria lie close to the right-sided chest electrodes (a non-dipolar proximity effect).
+AF: the extended sawtooth model of Stridh & Sornmo (IEEE TBME 2001), made as disorganised as real
+fibrillation: each VCG axis carries its own sawtooth (random harmonic content) whose frequency wanders by
+about 1-2 Hz within seconds, with a slowly fluctuating envelope that drops out at times. Real AF f-waves
+have a V1 spectral concentration of about 0.45 (docs/real-diagnosis.md), a regular sawtooth 0.8. The
+projected precordial leads are weighted towards V1, because the atria lie close to the right-sided chest
+electrodes (a non-dipolar proximity effect).
 """
 
 from __future__ import annotations
@@ -11,23 +14,28 @@ import numpy as np
 
 # Proximity weights for V1..V6 applied after the Dower projection (I and II keep weight 1).
 PRECORDIAL_F_GAIN = np.array([1.5, 1.2, 0.8, 0.5, 0.4, 0.3])
-AXIS_SCALE = np.array([0.6, 0.8, 1.0])  # X, Y, Z
-F_MOD_DEPTH_HZ, F_MOD_HZ, A_MOD_HZ = 0.25, 0.2, 0.2
+AXIS_SCALE = np.array([0.5, 0.5, 1.0])  # X, Y, Z: f-waves are largest in V1, smaller in II (II/V1 ~0.55)
+N_SLOW = 4  # slow sinusoids that make the frequency wander and the envelope fluctuate
+
+
+def _slow_process(rng: np.random.Generator, t: np.ndarray, n_axes: int, lo_hz: float, hi_hz: float) -> np.ndarray:
+    """(n_axes, len(t)) smooth zero-mean random signals of unit RMS (sums of slow sinusoids)."""
+    freq = rng.uniform(lo_hz, hi_hz, (n_axes, N_SLOW, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, (n_axes, N_SLOW, 1))
+    return (np.sin(2 * np.pi * freq * t[None, None, :] + phase).sum(axis=1) * np.sqrt(2.0 / N_SLOW)).astype(np.float32)
 
 
 def f_waves(rng: np.random.Generator, f0_hz: float, amp_mv: float, t: np.ndarray) -> np.ndarray:
-    """(3, len(t)) float32 atrial VCG in mV for times ``t`` (s)."""
-    freq = f0_hz * (1.0 + 0.05 * np.arange(3))
-    phi, psi = rng.uniform(0.0, 2 * np.pi, (2, 3))
-    t = t.astype(np.float32)[None, :]
-    theta = (np.float32(2 * np.pi) * freq[:, None].astype(np.float32) * t
-             + np.float32(F_MOD_DEPTH_HZ / F_MOD_HZ) * np.sin(np.float32(2 * np.pi * F_MOD_HZ) * t + phi[:, None].astype(np.float32)))
-    envelope = (amp_mv * AXIS_SCALE[:, None]).astype(np.float32) * (
-        1.0 + np.float32(0.3) * np.sin(np.float32(2 * np.pi * A_MOD_HZ) * t + psi[:, None].astype(np.float32)))
-    # sum_{i=1..3} 2/(i pi) sin(i theta), with sin 2x = 2 sin x cos x and sin 3x = 3 sin x - 4 sin^3 x.
-    s, c = np.sin(theta), np.cos(theta)
-    saw = np.float32(2 / np.pi) * s * (np.float32(2.0) + c - np.float32(4 / 3) * s * s)
-    return -envelope * saw
+    """(3, len(t)) float32 atrial VCG in mV of AF for times ``t`` (s)."""
+    t = t.astype(np.float32)
+    wander_hz = rng.uniform(0.6, 1.8)  # spread of the instantaneous frequency
+    freq = f0_hz * (1.0 + 0.05 * np.arange(3))[:, None] + wander_hz * _slow_process(rng, t, 3, 0.1, 0.8)
+    theta = np.cumsum(2 * np.pi * np.maximum(freq, 2.5), axis=1, dtype=np.float64) * float(t[1] - t[0] if len(t) > 1 else 0)
+    theta = (theta + rng.uniform(0.0, 2 * np.pi, (3, 1))).astype(np.float32)
+    harmonics = (2 / (np.pi * np.arange(1, 4)))[None, :] * rng.uniform(0.3, 1.4, (3, 3))  # per-axis morphology
+    saw = sum(harmonics[:, i, None] * np.sin((i + 1) * theta) for i in range(3))
+    envelope = np.clip(1.0 + 0.5 * _slow_process(rng, t, 3, 0.15, 1.0), 0.0, None)  # dips to zero at times
+    return (-(amp_mv * AXIS_SCALE)[:, None] * envelope * saw).astype(np.float32)
 
 
 # Typical (counter-clockwise) flutter: negative sawtooth F waves in II, III and aVF, positive in V1.

@@ -37,7 +37,8 @@ class SyntheticConfig:
             5 bpm / 20 ms / 8 ms of their threshold (1dAVb at fast rates, where no longer PR fits
             between the previous T wave and the QRS, is borderline more often).
         label_definitions: threshold preset, "code" (SB < 50 bpm) or "physionet" (SB < 60 bpm).
-        sb_max_bpm, st_min_bpm, pr_max_ms, qrs_min_ms: explicit thresholds; None takes the preset's.
+        sb_max_bpm, st_min_bpm, pr_max_ms, qrs_min_ms (LBBB), rbbb_qrs_min_ms (RBBB): explicit thresholds;
+            None takes the preset's.
         p_record_10s: probability of a 10 s record (else 7 s).
         noise_level_range: per-exam noise level is drawn uniformly in this range (1 = clinically
             poor but readable), then multiplied by noise_scale (0 gives clean exams with the same
@@ -57,7 +58,10 @@ class SyntheticConfig:
             negative for AF, and for SB/ST/1dAVb, which need sinus rhythm.
         svt_fraction: share of exams in a regular supraventricular tachycardia without visible P waves
             (150-220 bpm): a tachycardia that is not sinus tachycardia.
-        af_amp_mv: range of the f-wave amplitude (log-uniform): fine (< 0.05 mV, barely visible) to coarse AF.
+        af_amp_mv: range of the f-wave amplitude per VCG axis (log-uniform): fine (< 0.02 mV, hidden in the
+            noise, so that only the irregular rhythm and the missing P waves tell) to coarse AF.
+        paced_fraction: share of exams with ventricular pacing (a pacing spike, then a wide LBBB-like QRS
+            with a superior axis): a wide QRS that is neither bundle-branch block.
 
     Domain randomisation (v3; each 0 turns it off): the spread between and within real recordings that
     a single-dipole model lacks.
@@ -80,6 +84,7 @@ class SyntheticConfig:
     st_min_bpm: float | None = None
     pr_max_ms: float | None = None
     qrs_min_ms: float | None = None
+    rbbb_qrs_min_ms: float | None = None
     p_record_10s: float = 0.6
     noise_level_range: tuple[float, float] = (0.0, 1.0)
     noise_scale: float = 1.0
@@ -93,7 +98,8 @@ class SyntheticConfig:
     low_p_fraction: float = 0.08
     flutter_fraction: float = 0.04
     svt_fraction: float = 0.02
-    af_amp_mv: tuple[float, float] = (0.01, 0.2)
+    af_amp_mv: tuple[float, float] = (0.005, 0.12)
+    paced_fraction: float = 0.02
     rotation_scale: float = 1.4
     vector_anisotropy: float = 0.15
     precordial_variability: float = 0.2
@@ -107,7 +113,7 @@ class SyntheticConfig:
         self._check_prevalence()
         for name in ("borderline_fraction", "p_record_10s", "p_fn", "p_fp", "ectopy_rate", "irbbb_fraction",
                      "ilbbb_fraction", "ivcd_fraction", "sinus_arrhythmia_fraction", "low_p_fraction",
-                     "flutter_fraction", "svt_fraction", "motion_artifact_rate"):
+                     "flutter_fraction", "svt_fraction", "paced_fraction", "motion_artifact_rate"):
             _check_probability(name, getattr(self, name))
         for name in ("rotation_scale", "vector_anisotropy", "precordial_variability", "beat_jitter",
                      "resp_rotation_deg", "morphology_spread"):
@@ -149,8 +155,9 @@ class SyntheticConfig:
                               f"got {self.st_min_bpm}")
         if not 130.0 <= self.pr_max_ms <= 300.0:
             raise ConfigError(f"pr_max_ms must be in [130, 300] ms, got {self.pr_max_ms}")
-        if not 100.0 <= self.qrs_min_ms <= 140.0:
-            raise ConfigError(f"qrs_min_ms must be in [100, 140] ms, got {self.qrs_min_ms}")
+        for name in ("qrs_min_ms", "rbbb_qrs_min_ms"):
+            if not 100.0 <= getattr(self, name) <= 140.0:
+                raise ConfigError(f"{name} must be in [100, 140] ms, got {getattr(self, name)}")
 
     def _check_prevalence(self) -> None:
         if not isinstance(self.prevalence, Mapping):
@@ -166,10 +173,10 @@ class SyntheticConfig:
         p = self.prevalence
         eps = 1e-9
         # SB, ST and 1dAVb need sinus rhythm; SB and ST exclude each other; RBBB and LBBB too.
-        other = self.flutter_fraction + self.svt_fraction  # non-sinus rhythms other than AF
+        other = self.flutter_fraction + self.svt_fraction + self.paced_fraction  # non-sinus rhythms other than AF
         if p["SB"] + p["ST"] + p["AF"] + other > 1 + eps:
-            raise ConfigError("impossible prevalence: SB, ST, AF, flutter and SVT exclude each other, so "
-                              f"prevalence SB + ST + AF + flutter_fraction + svt_fraction must be <= 1, got "
+            raise ConfigError("impossible prevalence: SB, ST, AF, flutter, SVT and pacing exclude each other, so "
+                              f"prevalence SB + ST + AF + flutter/svt/paced_fraction must be <= 1, got "
                               f"{p['SB']} + {p['ST']} + {p['AF']} + {other}")
         if p["1dAVb"] + p["AF"] > 1 + eps:
             raise ConfigError("impossible prevalence: 1dAVb needs sinus rhythm (excludes AF), so "

@@ -2,7 +2,7 @@
 
 Rules (thresholds from SyntheticConfig): SB = sinus and HR < sb_max_bpm; ST = sinus and HR >
 st_min_bpm; 1dAVb = sinus and PR > pr_max_ms; RBBB / LBBB = that bundle-branch morphology and QRS >=
-qrs_min_ms; AF = atrial fibrillation. HR is measured from the RR intervals inside the recorded window
+qrs_min_ms (LBBB) / rbbb_qrs_min_ms (RBBB); AF = atrial fibrillation. HR is measured from the RR intervals inside the recorded window
 (NN intervals: those touching a premature beat are left out).
 SB, ST and 1dAVb need sinus rhythm, and one exam has one ventricular conduction pattern, so the
 exclusions (SB/ST/1dAVb vs AF, SB vs ST, RBBB vs LBBB) hold by construction.
@@ -35,11 +35,10 @@ def heart_rate_bpm(r_peaks_s: np.ndarray, kinds: np.ndarray, record_s: float) ->
 def clinical_labels(rhythm: str, hr_bpm: float, pr_ms: float, qrs_ms: float, ventricular_conduction: str,
                     cfg: SyntheticConfig) -> np.ndarray:
     sinus = rhythm == SINUS
-    wide = qrs_ms >= cfg.qrs_min_ms
     values = {
         "1dAVb": sinus and pr_ms > cfg.pr_max_ms,
-        "RBBB": ventricular_conduction == VC_RBBB and wide,
-        "LBBB": ventricular_conduction == VC_LBBB and wide,
+        "RBBB": ventricular_conduction == VC_RBBB and qrs_ms >= cfg.rbbb_qrs_min_ms,
+        "LBBB": ventricular_conduction == VC_LBBB and qrs_ms >= cfg.qrs_min_ms,
         "SB": sinus and hr_bpm < cfg.sb_max_bpm,
         "AF": rhythm == AF,
         "ST": sinus and hr_bpm > cfg.st_min_bpm,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecglit.data.synthetic.rhythm import KIND_PAC, KIND_PVC, KIND_SINUS, BeatTrain
-from ecglit.data.synthetic.sampling import SINUS, VC_LBBB, VC_RBBB, ExamParams
+from ecglit.data.synthetic.sampling import SINUS, VC_LBBB, VC_PACED, VC_RBBB, ExamParams
 
 MS = 1e-3
 EXTENT = 2.5  # sigmas from a wave's centre to its onset/offset
-LBBB_LOBE_SIGMA = 1.0 / 7.75  # of the QRS duration: 2 x 2.5 sigma + 2.75 sigma between the lobes
+LBBB_SIGMA_DIVISOR = 6.2  # QRS duration / lobe sigma: lobes 1.2 sigma apart, a broad slurred R; up to 8: notched
 
 
 @dataclass
@@ -73,28 +73,35 @@ def _rbbb_weight(qrs_ms: float) -> float:
     return float(np.clip((qrs_ms - 100.0) / 20.0, 0.0, 1.0))
 
 
-def _lbbb_lobe(p: ExamParams) -> tuple[float, float, float]:
-    """LBBB activation direction: leftward and posterior; the frontal axis is normal or leftward
-    (Y from -0.4 to +0.2), rarely inferior."""
-    return (0.70, 0.3 * p.axis_tilt - 0.1, 0.65)
+def _lbbb_y(p: ExamParams) -> float:
+    """Inferior component of the LBBB activation: a frontal axis around +20 degrees (IQR about -20 to +40,
+    as in the real LBBB records, docs/real-diagnosis.md); left-axis LBBB a minority."""
+    return 0.3 + 0.35 * p.axis_tilt
 
 
 def _qrs_rows(p: ExamParams) -> list:
     d = p.qrs_ms
-    if p.ventricular_conduction == VC_LBBB:
-        # No septal q; a small leftward start, then two broad leftward-posterior lobes whose dip makes
-        # the notched R in I/aVL/V5/V6 and the deep QS/rS in V1-V3. Frontal axis normal to leftward.
-        lobe = _lbbb_lobe(p)
-        # Extents (+-2.5 sigma) span exactly [0, d]: the initial wave and the first lobe start at 0,
-        # the second lobe ends at d. Lobes 2.75 sigma apart leave a dip of about a quarter: the notch.
-        # The spread runs from a broad monophasic R (lobes close) to a deep notch, with lobes of unequal
-        # size and the second one more or less posterior, as real LBBB morphologies vary.
+    if p.ventricular_conduction == VC_PACED:
+        # Right-ventricular pacing: a spike, then slow muscle-to-muscle activation from the apex: wide,
+        # LBBB-like, with a superior axis. A wide QRS that is neither bundle-branch block.
         spread = _shape(p, 20, 25, 1.0)
-        sig = d / float(np.clip(1.0 / LBBB_LOBE_SIGMA + 1.2 * spread[0], 5.4, 9.5))
-        second = (lobe[0], lobe[1], lobe[2] + 0.3 * spread[3])
-        return [(0.15 * d, 0.06 * d, 0.25, (0.8, 0.2, -0.2)),
-                (EXTENT * sig, sig, 1.45 * np.exp(0.2 * spread[1]), lobe),
-                (d - EXTENT * sig, sig, 1.55 * np.exp(0.2 * spread[2]), second)]
+        sig = d / 6.0
+        return [(-1.5, 1.5, 2.0 * np.exp(0.3 * spread[0]), (0.3, 0.8, -0.4)),  # pacing spike
+                (EXTENT * sig, sig, 2.0 * np.exp(0.2 * spread[1]), (0.3, -0.5 + 0.2 * spread[3], 0.9)),
+                (d - EXTENT * sig, sig, 1.8 * np.exp(0.2 * spread[2]), (0.8, -0.6 + 0.2 * spread[3], 0.3))]
+    if p.ventricular_conduction == VC_LBBB:
+        # No septal q; the left ventricle activated slowly from the right: an early posterior force (the
+        # deep, steep QS/rS in V1-V3) flowing into a leftward one (the broad, slurred R in I, aVL, V5, V6).
+        # Both are large: the LBBB QRS is about twice the normal one. The lobes' spacing runs from a broad
+        # monophasic R (close) to a mid-QRS notch (apart); their extents (+-2.5 sigma) span exactly [0, d].
+        spread = _shape(p, 20, 25, 1.0)
+        y = _lbbb_y(p)
+        sig = d / float(np.clip(LBBB_SIGMA_DIVISOR + 1.0 * spread[0], 5.2, 8.0))
+        early = (0.35, y, 0.95 + 0.25 * spread[3])
+        late = (0.95, y, 0.30)
+        return [(0.12 * d, 0.05 * d, 0.2, (0.8, 0.2, 0.1)),
+                (EXTENT * sig, sig, 2.4 * np.exp(0.2 * spread[1]), early),
+                (d - EXTENT * sig, sig, 2.2 * np.exp(0.2 * spread[2]), late)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
@@ -117,12 +124,13 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
     a = p.t_amp * float(np.exp(_shape(p, 16, 17, 0.2)[0]))
     direction: tuple[float, float, float] = tuple(np.array([0.65, 0.6, -0.45]) + _shape(p, 17, 20, 0.2))
     rows = []
-    if p.ventricular_conduction == VC_LBBB:
-        # Secondary ST-T opposite to the QRS; the ST deviation starts clear of the J point.
-        direction = tuple(-c for c in _lbbb_lobe(p))
+    if p.ventricular_conduction in (VC_LBBB, VC_PACED):
+        # Secondary ST-T, anterior: the tall T of V1-V3 (about +0.6 mV), only mildly discordant laterally
+        # (V6 between -0.2 and +0.15 mV in real LBBB); the ST deviation starts clear of the J point.
         st_t = float(np.exp(_shape(p, 30, 31, 0.3)[0]))  # how marked the secondary ST-T change is
-        a *= 1.3 * st_t
-        rows.append((p.qrs_ms + 110.0, 35.0, 0.18 * st_t, direction))  # ST deviation, relative to QRS onset
+        direction = (-0.2, -0.05 if p.ventricular_conduction == VC_LBBB else 0.5, -0.95)
+        a = 1.6 * p.t_amp * st_t
+        rows.append((p.qrs_ms + 110.0, 35.0, 0.12 * st_t, direction))  # ST deviation, relative to QRS onset
     elif p.ventricular_conduction == VC_RBBB:
         # T turns anterior-to-posterior (inverted in V1-V3, discordant to R') as the block completes.
         w = _rbbb_weight(p.qrs_ms)
@@ -160,7 +168,7 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
     beat_gain = 1.0 + 0.03 * rng.standard_normal(n) + 0.04 * np.sin(
         2 * np.pi * p.resp_hz * train.onsets + rng.uniform(0, 2 * np.pi))
     t_rows, qt_extra = _t_rows(p)
-    has_st = p.ventricular_conduction == VC_LBBB
+    has_st = p.ventricular_conduction in (VC_LBBB, VC_PACED)
     pr = p.pr_ms
     pvc_qrs, pvc_t = _pvc_rows(rng)
     table = [(QRS, r) for r in _qrs_rows(p)]
@@ -219,8 +227,8 @@ def r_peak_offset_s(p: ExamParams, kind: int) -> float:
     """Time from QRS onset to the main (R) deflection, for the beat markers in meta."""
     if kind == KIND_PVC:
         return 45 * MS
-    if p.ventricular_conduction == VC_LBBB:
-        return 0.5 * p.qrs_ms * MS  # the notch between the two lobes of the R
+    if p.ventricular_conduction in (VC_LBBB, VC_PACED):
+        return 0.5 * p.qrs_ms * MS  # between the two lobes
     s = min(p.qrs_ms, 88.0) / 90.0 if p.ventricular_conduction == VC_RBBB else p.qrs_ms / 90.0
     return 40 * s * MS
 

@@ -20,8 +20,9 @@ import numpy as np
 from ecglit.constants import N_SAMPLES, SAMPLE_RATE
 
 N_ELECTRODES = 9  # RA, LA, LL, C1..C6
-N_WANDER = 5
-WANDER_MV = 0.05       # std of each electrode's wander sinusoid coefficient at noise level 1
+N_WANDER = 6           # 5 baseline-wander sinusoids and one tremor sinusoid (4-12 Hz, limb electrodes)
+WANDER_MV = 0.025      # std of each electrode's wander sinusoid coefficient at noise level 1
+TREMOR_RATE, TREMOR_MV = 0.06, (0.01, 0.05)  # physiological/parkinsonian tremor: atrial-band activity, not AF
 # Limb electrodes (RA, LA, LL) move with the limbs and wander more than the chest electrodes.
 WANDER_ELECTRODE_SCALE = np.array([1.6, 1.6, 1.6, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 MEASUREMENT_MV = 0.003  # amplifier noise floor, present whenever noise is on
@@ -64,10 +65,15 @@ def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float,
     if level <= 0:
         return NoisePlan(None, np.zeros(N_ELECTRODES), 0.0, 0.0, np.zeros(N_WANDER), np.zeros(N_WANDER),
                          np.zeros((8, N_WANDER + N_MAINS)))
-    wander_hz = np.concatenate([[rng.uniform(0.005, 0.05), resp_hz], rng.uniform(0.05, 0.6, N_WANDER - 2)])
+    wander_hz = np.concatenate([[rng.uniform(0.005, 0.05), resp_hz], rng.uniform(0.05, 0.6, N_WANDER - 3),
+                                [rng.uniform(4.0, 12.0)]])
     wander_phase = rng.uniform(0.0, 2 * np.pi, N_WANDER)
-    wander_sd = WANDER_MV * level * (3.0 if rng.random() < 0.05 else 1.0)  # rare large-wander mode
+    wander_sd = WANDER_MV * level * (4.0 if rng.random() < 0.05 else 1.0)  # rare large-wander mode
     wander_mix = rng.normal(0.0, wander_sd, (N_ELECTRODES, N_WANDER)) * WANDER_ELECTRODE_SCALE[:, None]
+    tremor = rng.random() < TREMOR_RATE
+    wander_mix[:, -1] = 0.0
+    if tremor:  # on the limb electrodes, whatever the noise level
+        wander_mix[:3, -1] = rng.normal(0.0, rng.uniform(*TREMOR_MV), 3)
     mains_mix = np.zeros((N_ELECTRODES, N_MAINS))
     if rng.random() < 0.4:
         amp = level * rng.uniform(0.005, 0.04) * rng.uniform(0.5, 1.5, N_ELECTRODES)
@@ -76,7 +82,7 @@ def draw_noise_plan(rng: np.random.Generator, level: float, resp_hz: float,
         first = 4 * int(rng.random() < 0.5)  # 50 or 60 Hz
         mains_mix[:, first:first + 4] = np.stack([amp * np.cos(phase), amp * np.sin(phase), amp2 * np.cos(phase2),
                                                   amp2 * np.sin(phase2)], axis=1)
-    emg_amp = level * rng.uniform(0.002, 0.025) * rng.uniform(0.3, 1.5, N_ELECTRODES)
+    emg_amp = level * rng.uniform(0.001, 0.015) * rng.uniform(0.3, 1.5, N_ELECTRODES)
     burst_hz, burst_phase = rng.uniform(0.1, 0.5), rng.uniform(0.0, 2 * np.pi)
     lead_coef = ELECTRODE_TO_LEAD @ np.concatenate([wander_mix, mains_mix], axis=1)
     return NoisePlan(rng, emg_amp + MEASUREMENT_MV, burst_hz, burst_phase, wander_hz, wander_phase, lead_coef,

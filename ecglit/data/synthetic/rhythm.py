@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecglit.data.synthetic.sampling import AF, FLUTTER, SINUS, SVT, ExamParams
+from ecglit.data.synthetic.sampling import AF, FLUTTER, PACED, SINUS, SVT, ExamParams
 
 KIND_SINUS, KIND_PAC, KIND_PVC = 0, 1, 2
 AF_RR_LOG_STD = 0.22
@@ -59,8 +59,8 @@ def beat_train(rng: np.random.Generator, p: ExamParams, r_offset_s: float) -> Be
         # Every k-th F wave conducts: RR is a whole number of atrial cycles (variable block: 2 or 4).
         ratios = rng.choice((2, 4), n) if p.variable_block else np.full(n, p.conduction_ratio)
         rr = ratios / p.flutter_hz
-    elif p.rhythm == SVT:
-        rr = rr0 * (1.0 + rng.normal(0.0, 0.004, n))  # re-entry: very regular
+    elif p.rhythm in (SVT, PACED):
+        rr = rr0 * (1.0 + rng.normal(0.0, 0.004 if p.rhythm == SVT else 0.0005, n))  # re-entry or a pacemaker
     else:
         phase = rng.uniform(0.0, 2 * np.pi)
         t_approx = start + rr0 * np.arange(n)
@@ -70,6 +70,8 @@ def beat_train(rng: np.random.Generator, p: ExamParams, r_offset_s: float) -> Be
     kinds = np.zeros(n, np.int8)
     n_pac = 1 + int(rng.random() < 0.3)
     n_pvc = 1 + int(rng.random() < 0.3)
+    if p.frequent_ectopy:  # runs or bigeminy: 3-6 ectopic beats in the window
+        n_pac, n_pvc = int(rng.integers(3, 7)), int(rng.integers(3, 7))
     taken: set[int] = set()
     if p.has_pvc:
         for j in _premature_slots(rng, onsets, p.record_seconds, n_pvc, taken):

@@ -20,22 +20,25 @@ import numpy as np
 
 from ecglit.data.synthetic.config import SyntheticConfig
 
-SINUS, AF, FLUTTER, SVT = "sinus", "af", "flutter", "svt"
+SINUS, AF, FLUTTER, SVT, PACED = "sinus", "af", "flutter", "svt", "paced"
 AV_NORMAL, AV_1DAVB, AV_NONE = "normal", "1dAVb", "none"
-VC_NORMAL, VC_RBBB, VC_LBBB, VC_IVCD = "normal", "rbbb", "lbbb", "ivcd"
+VC_NORMAL, VC_RBBB, VC_LBBB, VC_IVCD, VC_PACED = "normal", "rbbb", "lbbb", "ivcd", "paced"
 
 AF_RATE_BPM = (45.0, 170.0)
 FLUTTER_ATRIAL_BPM = (240.0, 340.0)
 FLUTTER_RATIOS, FLUTTER_RATIO_P = (2, 3, 4), (0.45, 0.15, 0.40)
 SVT_RATE_BPM = (150.0, 220.0)
+PACED_RATE_BPM = (58.0, 82.0)
+PR_RATE_SHORTENING = 0.25  # normal PR shortens by up to a quarter from 70 to 130 bpm (sympathetic drive)
+FREQUENT_ECTOPY = 0.35  # share of exams with ectopy that have 3-6 ectopic beats (runs, bigeminy)
 ROTATION_STD_RAD = (0.25, 0.25, 0.35)
 SHAPE_DRAWS = 32  # per-exam standard normals that the morphology module turns into its spread
 QTC_MS = (380.0, 450.0)
 ST_MAX_BPM, ST_TAIL_MEAN_BPM = 165.0, 20.0
 P_AMP_RATE_GAIN = 0.6  # relative P amplitude increase from 70 to 150 bpm
-PR_NORMAL_MIN_MS = 120.0
+PR_NORMAL_MIN_MS = 110.0
 PR_LONG_CAP_MS = 350.0
-PR_LONG_TAIL_MEAN_MS = 40.0  # PR beyond the borderline band: exponential tail (real 1dAVb PR clusters low)
+PR_LONG_TAIL_MEAN_MS = 30.0  # PR beyond the borderline band: exponential tail (real 1dAVb PR clusters low)
 # A P wave starts at least this long after the previous beat's T wave ends (QRS onset + QT), on the
 # shortest respiratory RR, so that its onset can be seen and PR measured.
 P_AFTER_T_MS = 20.0
@@ -64,6 +67,7 @@ class ExamParams:
     sinus_arrhythmia: float    # relative RR modulation depth
     has_pac: bool
     has_pvc: bool
+    frequent_ectopy: bool
     distractors: tuple[str, ...]
     af_f0_hz: float = float("nan")
     af_amp_mv: float = float("nan")
@@ -130,6 +134,8 @@ def _draw_rate(rng: np.random.Generator, rate_class: str, cfg: SyntheticConfig, 
         return st + 6.0 + _truncated_exponential(u, ST_TAIL_MEAN_BPM, ST_MAX_BPM - st - 6.0), False
     if rate_class == "svt":
         return float(rng.uniform(*SVT_RATE_BPM)), False
+    if rate_class == "paced":
+        return float(rng.uniform(*PACED_RATE_BPM)), False
     if rate_class == "normal":
         if rng.random() < bl:
             low = rng.random() < 0.5
@@ -140,10 +146,12 @@ def _draw_rate(rng: np.random.Generator, rate_class: str, cfg: SyntheticConfig, 
 
 def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticConfig, bl: float) -> float:
     """QRS duration (ms): the +-2.5 sigma extent of the QRS waves."""
-    qrs_min = cfg.qrs_min_ms
+    qrs_min, rbbb_min = cfg.qrs_min_ms, cfg.rbbb_qrs_min_ms
     if vc == VC_RBBB:
-        return _near(rng, bl, qrs_min, qrs_min + 8.0, 165.0) if complete else float(
-            rng.uniform(max(95.0, qrs_min - 20.0), qrs_min - 2.0))
+        return _near(rng, bl, rbbb_min, rbbb_min + 8.0, 165.0) if complete else float(
+            rng.uniform(max(80.0, rbbb_min - 20.0), rbbb_min - 2.0))
+    if vc == VC_PACED:
+        return float(rng.uniform(140.0, 180.0))
     if vc == VC_LBBB:
         return _near(rng, bl, qrs_min, qrs_min + 8.0, 180.0) if complete else float(
             rng.uniform(qrs_min - 12.0, qrs_min - 2.0))
@@ -153,9 +161,10 @@ def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticC
 
 
 def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
-    """1dAVb PR (ms): ``bl`` of the mass within 5-25 ms above the threshold, the rest an exponential
-    tail (mean PR_LONG_TAIL_MEAN_MS) beyond it; never above PR_LONG_CAP_MS nor ``room``."""
-    lo, mid = pr_max + 5.0, pr_max + 25.0
+    """1dAVb PR (ms): ``bl`` of the mass within 3-20 ms above the threshold, the rest an exponential
+    tail (mean PR_LONG_TAIL_MEAN_MS) beyond it; never above PR_LONG_CAP_MS nor ``room``. Real first-degree
+    blocks cluster just above 200 ms (CPSC median 202 ms, docs/real-diagnosis.md)."""
+    lo, mid = pr_max + 3.0, pr_max + 20.0
     hi = max(lo, min(PR_LONG_CAP_MS, room))
     u_band, u = rng.random(2)
     if u_band < bl or hi <= mid:
@@ -163,9 +172,11 @@ def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) ->
     return mid + _truncated_exponential(u, PR_LONG_TAIL_MEAN_MS, hi - mid)
 
 
-def _normal_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
-    """Normal PR (ms), 120 to pr_max - 5; shorter when the RR leaves no room (fast rates)."""
+def _normal_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float, rate_bpm: float) -> float:
+    """Normal PR (ms), 110 to pr_max - 5, shortening with the rate (by up to PR_RATE_SHORTENING from 70 to
+    130 bpm, as real sinus tachycardia does); shorter still when the RR leaves no room."""
     pr = _near(rng, bl, pr_max - 5.0, pr_max - 20.0, PR_NORMAL_MIN_MS)
+    pr *= 1.0 - PR_RATE_SHORTENING * float(np.clip((rate_bpm - 70.0) / 60.0, 0.0, 1.0))
     cap = max(PR_NORMAL_MIN_MS + 20.0, room)  # PR shortens at fast rates, to 120-140 ms at most
     u = rng.random()
     return pr if pr <= cap else float(PR_NORMAL_MIN_MS + u * (cap - PR_NORMAL_MIN_MS))
@@ -177,22 +188,16 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     distractors: list[str] = []
     # Diagnostic choices, each from its own uniform so the marginals equal the prevalences.
     u_rhythm, u_av, u_rate, u_vc, u_dis = rng.random(5)
-    p_flutter, p_svt = cfg.flutter_fraction, cfg.svt_fraction
-    if u_rhythm < prev["AF"]:
-        rhythm = AF
-    elif u_rhythm < prev["AF"] + p_flutter:
-        rhythm = FLUTTER
-    elif u_rhythm < prev["AF"] + p_flutter + p_svt:
-        rhythm = SVT
-    else:
-        rhythm = SINUS
-    sinus_share = max(1.0 - prev["AF"] - p_flutter - p_svt, 1e-12)
+    p_flutter, p_svt, p_paced = cfg.flutter_fraction, cfg.svt_fraction, cfg.paced_fraction
+    edges = np.cumsum([prev["AF"], p_flutter, p_svt, p_paced])
+    rhythm = (AF, FLUTTER, SVT, PACED, SINUS)[int(np.searchsorted(edges, u_rhythm, side="right"))]
+    sinus_share = max(1.0 - float(edges[-1]), 1e-12)
     if rhythm == SINUS:
         av = AV_1DAVB if u_av < prev["1dAVb"] / sinus_share else AV_NORMAL
         p_sb, p_st = prev["SB"] / sinus_share, prev["ST"] / sinus_share
         rate_class = "sb" if u_rate < p_sb else ("st" if u_rate < p_sb + p_st else "normal")
     else:
-        av, rate_class = AV_NONE, {AF: "af", SVT: "svt", FLUTTER: "flutter"}[rhythm]
+        av, rate_class = AV_NONE, {AF: "af", SVT: "svt", FLUTTER: "flutter", PACED: "paced"}[rhythm]
     if u_vc < prev["RBBB"]:
         vc = VC_RBBB
         complete = True
@@ -213,6 +218,8 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
             distractors.append("ivcd")
         else:
             vc = VC_NORMAL
+    if rhythm == PACED:  # the paced QRS replaces whatever conduction the heart has
+        vc, complete = VC_PACED, False
 
     # Respiratory sinus arrhythmia (drawn first: the P wave must fit on the shortest RR). Marked
     # arrhythmia is a distractor; the usual small one is smaller at high rates.
@@ -252,7 +259,7 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     if av == AV_1DAVB:
         pr = _long_pr(rng, pr_max, bl, room)
     elif av == AV_NORMAL:
-        pr = _normal_pr(rng, pr_max, bl, room)
+        pr = _normal_pr(rng, pr_max, bl, room, rate)
         if pr > pr_max - 20.0:
             distractors.append("borderline_pr")
     else:
@@ -268,7 +275,7 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     t_amp = float(rng.uniform(0.15, 0.45))
     axis_tilt = float(rng.uniform(-1.0, 1.0))
     resp_hz = float(rng.uniform(0.15, 0.35))
-    u_lowp, u_pac, u_pvc = rng.random(3)
+    u_lowp, u_pac, u_pvc, u_frequent = rng.random(4)
     if rhythm == SINUS and u_lowp < cfg.low_p_fraction:
         p_amp = float(rng.uniform(0.03, 0.06))
         distractors.append("low_p")
@@ -277,7 +284,8 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     # PVCs are equally likely in every rhythm, so their presence says nothing about AF. PACs are
     # atrial ectopics and need an organised atrial rhythm: sinus exams only.
     has_pac = bool(rhythm == SINUS and u_pac < cfg.ectopy_rate / 2)
-    has_pvc = bool(u_pvc < cfg.ectopy_rate / 2)
+    has_pvc = bool(rhythm != PACED and u_pvc < cfg.ectopy_rate / 2)
+    frequent = bool((has_pac or has_pvc) and u_frequent < FREQUENT_ECTOPY)
     f0 = float(rng.uniform(4.5, 8.5))
     lo, hi = np.log(cfg.af_amp_mv)
     famp = float(np.exp(rng.uniform(lo, hi)))  # fine to coarse f waves
@@ -289,7 +297,7 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
         rhythm=rhythm, av_conduction=av, ventricular_conduction=vc, rate_bpm=rate, pr_ms=pr, qrs_ms=qrs,
         qtc_ms=qtc, record_seconds=record_seconds, noise_level=noise_level, gain=gain, rotation=rotation,
         p_amp=p_amp, t_amp=t_amp, axis_tilt=axis_tilt, resp_hz=resp_hz, sinus_arrhythmia=sa_depth(rate),
-        has_pac=has_pac, has_pvc=has_pvc, distractors=tuple(distractors),
+        has_pac=has_pac, has_pvc=has_pvc, frequent_ectopy=frequent, distractors=tuple(distractors),
         af_f0_hz=f0 if rhythm == AF else float("nan"), af_amp_mv=famp if rhythm in (AF, FLUTTER) else float("nan"),
         flutter_hz=flutter_hz, conduction_ratio=ratio, variable_block=bool(rhythm == FLUTTER and u_block < 0.25),
         retrograde_p=bool(rhythm == SVT and u_retro < 0.5), **extra,
