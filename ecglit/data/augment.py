@@ -80,11 +80,11 @@ class AugmentConfig:
     gain: tuple[float, float] = (0.5, 2.0)
     lead_gain: float = 0.15
     p_wander: float = 0.5
-    wander_mv: float = 0.3
+    wander_mv: float = 0.15
     p_powerline: float = 0.3
     powerline_mv: float = 0.05
     p_emg: float = 0.5
-    emg_mv: float = 0.03
+    emg_mv: float = 0.02
     p_shift: float = 0.5
     min_seconds: float = 7.0
     p_lead_dropout: float = 0.1
