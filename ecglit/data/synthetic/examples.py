@@ -22,6 +22,7 @@ def showcase_config(cls: str, base: SyntheticConfig | None = None) -> SyntheticC
     lo, hi = base.noise_level_range
     return replace(base, prevalence=prevalence, borderline_fraction=0.0, ectopy_rate=0.0, irbbb_fraction=0.0,
                    ilbbb_fraction=0.0, ivcd_fraction=0.0, sinus_arrhythmia_fraction=0.0, low_p_fraction=0.0,
+                   flutter_fraction=0.0, svt_fraction=0.0, paced_fraction=0.0, motion_artifact_rate=0.0,
                    p_fn=0.0, p_fp=0.0, noise_level_range=(min(lo, 0.1), min(hi, 0.3)))
 
 
