@@ -1,10 +1,16 @@
-"""The results table of BENCHMARKS.md, rewritten by run.py between the markers (the text around it stays)."""
+"""The results tables of BENCHMARKS.md, rewritten by run.py between their markers (the text around stays).
+
+A full run writes the block between the ``results`` markers, a quick run (``--quick``) its own block between
+the ``quick-results`` markers, so a quick check never replaces the published full results."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-START, END = "<!-- results:start (written by benchmarks/run.py) -->", "<!-- results:end -->"
+MARKERS = {
+    "full": ("<!-- results:start (written by benchmarks/run.py) -->", "<!-- results:end -->"),
+    "quick": ("<!-- quick-results:start (written by benchmarks/run.py --quick) -->", "<!-- quick-results:end -->"),
+}
 
 
 def _yes(ok: bool) -> str:
@@ -114,12 +120,14 @@ def bound_lines(b: dict) -> str:
     return text
 
 
-def write_markdown(results: dict, path: Path) -> None:
-    block = f"{START}\n{table(results)}\n{END}"
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+def write_markdown(results: dict, path: Path, mode: str = "full") -> None:
+    start, end = MARKERS[mode]
+    title = "" if mode == "full" else "Quick run (smaller sizes; the full results above are the published ones):\n\n"
+    block = f"{start}\n{title}{table(results)}\n{end}"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)

@@ -4,7 +4,8 @@ synthetic generation, and achieved GFLOP/s against the machine's measured matmul
     python benchmarks/run.py            # full: 10k/50k/100k exams on disk (~20 GB for a while), ~13 min idle
     python benchmarks/run.py --quick    # < 5 min: 2k/5k/10k exams, fewer steps and exams
 
-Writes benchmarks/results.json and the results table of BENCHMARKS.md (between its markers). Every
+Writes benchmarks/results.json and a results table of BENCHMARKS.md: a full run the one between the
+``results`` markers, a quick run its own block (``quick-results`` markers), never the full one. Every
 comparison runs both sides in fresh processes, alternated A B A B; ratios are medians over rounds.
 """
 
@@ -90,7 +91,7 @@ def main() -> None:
     results["minutes"] = round((time.time() - started) / 60, 1)
     results["load_end"] = load()
     args.out.write_text(json.dumps(results, indent=2))
-    write_markdown(results, args.markdown)
+    write_markdown(results, args.markdown, mode)
     print(f"wrote {args.out} and {args.markdown} ({results['minutes']} min)", flush=True)
 
 
