@@ -13,6 +13,8 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.errors import ConfigError
+from ecglit.evaluation.dashboard import log_dashboard, write_dashboard
 from ecglit.evaluation.test_sets import flat_scalars, run_test_sets
 from ecglit.finetuning import check_training_labels, initialise_from, load_pretrained, param_summary
 from ecglit.inference.predictor import Predictor
@@ -123,6 +125,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
             report = json.loads(report_writer.path.read_text())
         if report is not None and trainer.is_global_zero:
             print_report(report, best)
+            if module.last_test_outputs is not None:
+                _dashboard(output_dir, report, module, datamodule, loggers)
     if cfg.get("extra_tests") and trainer.is_global_zero:
         # the module holds the tested (best) weights; scored through the Predictor, as predict.py does
         predictor = Predictor.from_module(module, batch_size=int(cfg.data.get("batch_size", 64)),
@@ -132,6 +136,18 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update({k: v for name in test_sets for k, v in flat_scalars(test_sets[name]).items()})
     metrics = {k: float(v) for k, v in metrics.items()}
     return {"metrics": metrics, "test_report": report, "checkpoint": best, "module": module}
+
+
+def _dashboard(output_dir: Path, report: dict, module: Any, datamodule: Any, loggers: list) -> None:
+    """Curves, confusion matrices and the worst errors of the test set, as files and in W&B."""
+    probs, targets = module.last_test_outputs
+    try:
+        dataset = datamodule.dataset("test")
+    except (AttributeError, RuntimeError, ConfigError):
+        dataset = None
+    files = write_dashboard(output_dir, report, probs, targets, module.thresholds.cpu().numpy(), module.class_names,
+                            dataset, float(module.hparams.get("input_scale", 1.0)))
+    log_dashboard(loggers, files)
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:

@@ -103,6 +103,7 @@ class ECGClassifier(L.LightningModule):
         # differs from the single-process value when ranks hold different numbers of exams).
         self._eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
         self.last_report: dict | None = None
+        self.last_test_outputs: tuple | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -161,6 +162,8 @@ class ECGClassifier(L.LightningModule):
         probs, targets = self._probs.compute(), self._targets.compute()
         self._probs.reset()
         self._targets.reset()
+        if stage == "test":  # kept for the test dashboard (curves, confusion, worst errors)
+            self.last_test_outputs = (probs.cpu().numpy(), targets.cpu().numpy())
         if stage == "val" and self.hparams.select_thresholds_on_val and not self.trainer.sanity_checking:
             # a class without positives in this validation epoch keeps the threshold it had
             chosen = select_thresholds(probs.cpu(), targets.cpu(), default=self.thresholds.cpu())
