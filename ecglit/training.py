@@ -13,6 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.callbacks.atomic_checkpoint import check_checkpoint
 from ecglit.evaluation.test_sets import flat_scalars, run_test_sets
 from ecglit.finetuning import check_training_labels, initialise_from, load_pretrained, param_summary
 from ecglit.inference.predictor import Predictor
@@ -71,6 +72,8 @@ class _TestReportWriter(L.Callback):
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.get("train", True) and cfg.get("ckpt_path"):
+        check_checkpoint(cfg.ckpt_path)  # a truncated file: one clear error before anything starts
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
