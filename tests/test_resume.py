@@ -17,6 +17,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import hydra
 import numpy as np
 import pytest
 import torch
@@ -34,9 +35,9 @@ from ecglit.training import train
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
-# 96 exams, batch 32: 3 training batches per epoch; 2 epochs (slow cases: 3).
-TINY = ["experiment=smoke", "data.n=96", "logger=csv", "trainer.precision=32-true",
-        "callbacks.rich_progress_bar=null"]
+# 48 exams, batch 16: 3 training batches per epoch; 2 epochs (slow cases: 3).
+TINY = ["experiment=smoke", "data.n=48", "data.batch_size=16", "logger=csv", "trainer.precision=32-true",
+        "callbacks.rich_progress_bar=null", "optimized_metric=null"]
 # a second ModelCheckpoint writing mid-epoch checkpoints every 2 steps, with its own last.ckpt
 STEP_CKPTS = ["+callbacks.steps._target_=lightning.pytorch.callbacks.ModelCheckpoint",
               "+callbacks.steps.dirpath=${paths.output_dir}/checkpoints/steps",
@@ -46,31 +47,41 @@ STEP_CKPTS = ["+callbacks.steps._target_=lightning.pytorch.callbacks.ModelCheckp
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("resume-data")  # the synthetic data set, generated once for the module
+    """The synthetic data set of TINY, generated once for the module (runs started together share it)."""
+    tmp = tmp_path_factory.mktemp("resume-data")
+    cfg = compose_train(TINY, tmp)
+    hydra.utils.instantiate(cfg.data).prepare_data()
+    return tmp / "data"
 
 
-def _train_py(run_dir: Path, data_dir: Path, overrides: list[str]) -> subprocess.CompletedProcess:
+def _start(run_dir: Path, data_dir: Path, overrides: list[str]) -> subprocess.Popen:
     path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))  # helpers.kill
     env = dict(os.environ, PYTHONPATH=path, HYDRA_FULL_ERROR="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "train.py", *TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
            *overrides]
-    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _ok(proc: subprocess.CompletedProcess) -> str:
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
+def _finish(proc: subprocess.Popen) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=600)
+    return proc.returncode, out
+
+
+def _ok(proc: subprocess.Popen) -> str:
+    returncode, out = _finish(proc)
+    assert returncode == 0, out[-4000:]
     return out
 
 
 def _kill(run_dir: Path, data_dir: Path, overrides: list[str], **kill: int) -> None:
     spec = [f"+callbacks.kill.{k}={v}" for k, v in kill.items()]
-    proc = _train_py(run_dir, data_dir, [*overrides, "+callbacks.kill._target_=helpers.kill.KillAt", *spec])
-    assert proc.returncode == -signal.SIGKILL, (proc.stdout + proc.stderr)[-4000:]
+    returncode, out = _finish(_start(run_dir, data_dir,
+                                     [*overrides, "+callbacks.kill._target_=helpers.kill.KillAt", *spec]))
+    assert returncode == -signal.SIGKILL, out[-4000:]
 
 
 def _resume(run_dir: Path, data_dir: Path, overrides: list[str], ckpt: str = "checkpoints/last.ckpt") -> str:
-    return _ok(_train_py(run_dir, data_dir, [*overrides, f"ckpt_path={run_dir / ckpt}"]))
+    return _ok(_start(run_dir, data_dir, [*overrides, f"ckpt_path={run_dir / ckpt}"]))
 
 
 def _load(path: Path) -> dict:
@@ -114,11 +125,12 @@ def assert_identical(reference: Path, resumed: Path) -> None:
 
 def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path, data_dir):
     overrides = ["trainer.max_epochs=2"]
-    _ok(_train_py(tmp_path / "reference", data_dir, overrides))
+    reference = _start(tmp_path / "reference", data_dir, overrides)  # runs beside the killed run
     run = tmp_path / "killed"
     _kill(run, data_dir, overrides, step=4)  # epoch 1, after its first batch; last.ckpt is epoch 0's
     assert _load(run / "checkpoints" / "last.ckpt")["global_step"] == 3
     out = _resume(run, data_dir, overrides)
+    _ok(reference)
     assert f"Resumed from {(run / 'checkpoints' / 'last.ckpt').resolve()}: written at the end of epoch 0 " \
            "(global step 3); continuing with epoch 1" in out
     assert_identical(tmp_path / "reference", run)
@@ -147,7 +159,7 @@ SLOW_CASES = {
 def test_killed_and_resumed_equals_uninterrupted(tmp_path, data_dir, case):
     extra, kill, ckpt = SLOW_CASES[case]
     overrides = ["trainer.max_epochs=3", *extra]
-    _ok(_train_py(tmp_path / "reference", data_dir, overrides))
+    reference = _start(tmp_path / "reference", data_dir, overrides)
     run = tmp_path / "killed"
     _kill(run, data_dir, overrides, **kill)
     if "write" in kill:  # killed halfway through writing a checkpoint: the file it was writing is untouched
@@ -162,6 +174,7 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path, data_dir, case):
     if "steps" in ckpt:  # the mid-epoch checkpoint of step 4: epoch 1 (3 batches an epoch) after 1 batch
         assert "written after 1 of 3 batches of epoch 1 (global step 4); continuing with epoch 1" in out
     assert not list((run / "checkpoints").glob(".*.tmp"))  # the half-written file was cleaned up
+    _ok(reference)
     assert_identical(tmp_path / "reference", run)
 
 
