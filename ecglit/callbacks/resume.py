@@ -37,7 +37,8 @@ class ExactResume(L.Callback):
     batches done) and its :class:`~ecglit.data.samplers.EpochSampler` draws epoch ``e`` from ``seed + e``.
 
     **Mid-epoch checkpoints** (``ModelCheckpoint(every_n_train_steps=N)``) resume exactly as well: the
-    resumed run continues with the batch after the last one trained on. Only the *logged* epoch
+    resumed run continues with the batch after the last one trained on (Lightning then warns that the
+    "dataloader is not resumable": ECGDataModule is, through its ``state_dict``). Only the *logged* epoch
     aggregates of the interrupted epoch (``train/loss_epoch``, training metrics) cover the batches trained
     after the resume; weights, validation, checkpoints and test metrics are exact.
 
@@ -105,9 +106,9 @@ class ExactResume(L.Callback):
         epoch = state["epoch"]
         where = (f"at the end of epoch {epoch}" if state["at_epoch_end"] else
                  f"after {state['batches_done']} of {state['epoch_batches']} batches of epoch {epoch}")
-        log.info("Resumed from %s: written %s (global step %d); continuing with epoch %d",
-                 Path(str(trainer.ckpt_path)).resolve(), where, state["global_step"],
-                 state["epoch"] + int(state["at_epoch_end"]))
+        then = f"epoch {epoch + 1}" if state["at_epoch_end"] else "its next batch"
+        log.info("Resumed from %s: written %s (global step %d); continuing with %s",
+                 Path(str(trainer.ckpt_path)).resolve(), where, state["global_step"], then)
         if state["at_epoch_end"]:
             _step_plateau_schedulers(trainer, state["epoch"], state["plateau_metrics"])
         ranks = state["rng"]
