@@ -59,7 +59,8 @@ def _start(run_dir: Path, data_dir: Path, overrides: list[str]) -> subprocess.Po
     env = dict(os.environ, PYTHONPATH=path, HYDRA_FULL_ERROR="1", PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "train.py", *TINY, f"paths.data_dir={data_dir}", f"hydra.run.dir={run_dir}",
            *overrides]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def _finish(proc: subprocess.Popen) -> tuple[int, str]:
