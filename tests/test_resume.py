@@ -149,6 +149,8 @@ SLOW_CASES = {
     "writing last.ckpt, 2 workers": (["data.num_workers=2"], {"write": 4}, "checkpoints/last.ckpt"),
     "writing the best checkpoint": ([], {"write": 3}, "checkpoints/last.ckpt"),
     "mid-epoch checkpoint": (STEP_CKPTS, {"step": 5}, "checkpoints/steps/last.ckpt"),
+    "augmentation, mid-epoch checkpoint": ([*STEP_CKPTS, "augment=default"], {"step": 5},
+                                           "checkpoints/steps/last.ckpt"),
     "mid-epoch checkpoint, 2 workers on the fly": (
         [*STEP_CKPTS, "data.num_workers=2", "data.mode=on_the_fly"], {"step": 5},
         "checkpoints/steps/last.ckpt"),

@@ -48,8 +48,9 @@ class ExactResume(L.Callback):
     augmentation), do the same: :class:`~ecglit.data.batch_rng.BatchSeededDataset` seeds those generators
     from the batch being fetched, whatever the worker. A source that keeps its own generator (a
     ``torch.Generator``, ``np.random.default_rng``) must either be seeded from what it is applied to
-    (seed, epoch, index), or add its state to this callback's ``state_dict`` as tensors. Randomness in a
-    ``collate_fn`` or ``worker_init_fn`` is not covered.
+    (seed, epoch, batch: the loop counters are restored), as :mod:`ecglit.data.augment` is, or add its
+    state to this callback's ``state_dict`` as tensors. Randomness in a ``collate_fn`` or
+    ``worker_init_fn`` is not covered.
     """
 
     def __init__(self) -> None:
