@@ -13,15 +13,16 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.callbacks.atomic_checkpoint import check_checkpoint
 from ecglit.errors import ConfigError
 from ecglit.evaluation.dashboard import log_dashboard, write_dashboard
+from ecglit.evaluation.test_report import print_report, write_test_metrics
 from ecglit.evaluation.test_sets import flat_scalars, run_test_sets
 from ecglit.finetuning import check_training_labels, initialise_from, load_pretrained, param_summary
 from ecglit.inference.predictor import Predictor
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
 from ecglit.utils.hardware import retain_freed_memory, training_precision
 from ecglit.utils.instantiators import instantiate_group
-from ecglit.evaluation.test_report import print_report, write_test_metrics
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class _TestReportWriter(L.Callback):
 
 
 def _train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.get("train", True) and cfg.get("ckpt_path"):
+        check_checkpoint(cfg.ckpt_path)  # a truncated file: one clear error before anything starts
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)

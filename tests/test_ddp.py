@@ -17,7 +17,7 @@ import pytest
 from helpers.hydra_config import compose_train
 from torch.utils.data import DistributedSampler
 
-from ecglit.data.samplers import distributed_sampler, train_subset
+from ecglit.data.samplers import EpochSampler, distributed_sampler, train_subset
 from ecglit.data.synthetic_datamodule import SyntheticDataModule
 from ecglit.errors import ConfigError
 from ecglit.models.ecg_module import ECGClassifier
@@ -78,10 +78,13 @@ def test_train_sampler_gives_disjoint_equal_shares_that_change_per_epoch(tmp_pat
     assert len(set().union(*left_over)) > n % ws
 
 
-def test_single_process_loaders_have_no_distributed_sampler(tmp_path):
+def test_single_process_loaders_are_not_sharded(tmp_path):
     dm = _datamodule(tmp_path, mode="on_the_fly")
     dm.trainer = SimpleNamespace(world_size=1, global_rank=0)
-    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
+    train = dm.train_dataloader().sampler  # the (seed, epoch) shuffle of ecglit.data.samplers, one replica
+    assert isinstance(train, EpochSampler) and train.num_replicas == 1
+    assert sorted(train) == list(range(len(dm.dataset("train"))))
+    for loader in (dm.val_dataloader(), dm.test_dataloader()):
         assert not isinstance(loader.sampler, DistributedSampler)
     with pytest.raises(ConfigError, match="at least one exam"):
         distributed_sampler(range(1), world_size=2, rank=0, train=False)

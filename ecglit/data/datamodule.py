@@ -6,6 +6,12 @@ Under DDP (../shared/design/lightning-hydra.md pitfall 11) the loaders bring the
 - val/test/predict: an unpadded sampler, so the gathered val/test epoch is exactly the split and the
   metrics (and thresholds chosen on validation) equal single-process ones.
 ``exam_ids(split)`` is in single-process loader order.
+
+Resumable (``ecglit.callbacks.resume``): the training order comes from an :class:`EpochSampler` (epoch
+``e`` from ``seed + e``, never from the global generator); ``state_dict`` records where training stands
+(epoch, batches done) so a resumed run's loader continues with the very next batch; every loader has its
+own generator, so creating an iterator draws nothing from the global one; and every fetch runs with
+generators seeded by the batch (:mod:`ecglit.data.batch_rng`).
 """
 
 from __future__ import annotations
@@ -16,15 +22,17 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ecglit.constants import UNITS_PER_MV
 from ecglit.data.augment import AugmentConfig, BatchAugmenter
+from ecglit.data.batch_rng import BatchSeededDataset
 from ecglit.data.code15 import Code15Index, build_code15_index
 from ecglit.data.code_test import CodeTestDataset
 from ecglit.data.definitions import label_definitions as label_definitions_of
 from ecglit.data.h5dataset import collate_stacked
-from ecglit.data.samplers import train_subset, trainer_sampler
+from ecglit.data.samplers import global_seed, train_position, train_sampler, train_subset, trainer_sampler
 from ecglit.data.scan import scan_shards
 from ecglit.data.splits import SplitMethod, check_fractions, make_split, split_holdout, split_kfold
 from ecglit.errors import ConfigError
@@ -133,6 +141,17 @@ class ECGDataModule(pl.LightningDataModule):
             AugmentConfig.from_dict(augment), UNITS_PER_MV * float(input_scale))
         self.index: Code15Index | None = None
         self.datasets: dict[str, Dataset] = {}
+        self._train_start: tuple[int, int] | None = None  # (epoch, batches done) of a resumed run
+
+    # -- resume -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Where training stands (saved in checkpoints): the epoch and the batches of it trained on."""
+        position = train_position(self.trainer)
+        return {} if position is None else {"train_epoch": position[0], "train_batches_done": position[1]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if "train_epoch" in state_dict:
+            self._train_start = (int(state_dict["train_epoch"]), int(state_dict["train_batches_done"]))
 
     # -- building ---------------------------------------------------------------------------------
     def _build_index(self) -> Code15Index:
@@ -220,9 +239,13 @@ class ECGDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         # Under DDP: a per-rank sampler (ecglit.data.samplers) that Lightning keeps as it is.
-        sampler = trainer_sampler(dataset, self.trainer, train=shuffle)
-        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "shuffle": shuffle and sampler is None,
-                                  "sampler": sampler,
+        if shuffle:
+            sampler = train_sampler(dataset, self.trainer, self._train_start, self.batch_size)
+        else:
+            sampler = trainer_sampler(dataset, self.trainer, train=False)
+        seed = global_seed()
+        kwargs: dict[str, Any] = {"batch_size": self.batch_size, "sampler": sampler,
+                                  "generator": torch.Generator().manual_seed(seed),  # worker base seeds
                                   "num_workers": self.num_workers, "pin_memory": self.pin_memory,
                                   "drop_last": self.drop_last and shuffle, "collate_fn": collate_stacked}
         if self.num_workers > 0:
@@ -230,7 +253,7 @@ class ECGDataModule(pl.LightningDataModule):
                           multiprocessing_context=self.multiprocessing_context)
             if self.prefetch_factor is not None:
                 kwargs["prefetch_factor"] = self.prefetch_factor
-        return DataLoader(dataset, **kwargs)
+        return DataLoader(BatchSeededDataset(dataset, seed), **kwargs)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         trainer = getattr(self, "trainer", None)

@@ -104,7 +104,7 @@ class SyntheticDataModule(ECGDataModule):
         root = self.synthetic_cache_dir / self.cache_key if mode == "materialize" else None
         loader_kwargs.pop("label_definitions", None)  # the generator's settings define the labels
         super().__init__(root=root, seed=seed if split_seed is None else split_seed,
-                         label_definitions=self.generator_config.definitions, **loader_kwargs)
+                         label_definitions=getattr(self.generator_config, "definitions", None), **loader_kwargs)
 
     def _cache_key(self, synthetic: Any) -> str:
         spec = {"n": self.n, "seed": self.generator_seed, "config": self.generator_config.to_dict(),
