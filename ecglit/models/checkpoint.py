@@ -67,3 +67,26 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {first})") from None
     return module.eval()
+
+
+def export_weights(src: str | Path, out: str | Path, provenance: dict | None = None, overwrite: bool = False) -> Path:
+    """A slim copy of a checkpoint for sharing: weights, thresholds and hyper-parameters, no optimizer or
+    loop state (what a model needs to predict, a fraction of the size). Written atomically."""
+    import os
+
+    import torch
+
+    path = resolve_checkpoint(src)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DataError(out, "exists; pass overwrite=True to replace it")
+    load_classifier(path)  # refuses anything the loader would refuse, before writing
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    slim = {key: payload[key] for key in ("state_dict", "hyper_parameters", "pytorch-lightning_version",
+                                          "epoch", "global_step") if key in payload}
+    slim["provenance"] = dict(provenance or {})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    torch.save(slim, tmp)
+    os.replace(tmp, out)
+    return out
