@@ -153,6 +153,12 @@ def _dashboard(output_dir: Path, report: dict, module: Any, datamodule: Any, log
     log_dashboard(loggers, files)
 
 
+def run_training(cfg: DictConfig) -> float | None:
+    """The job of ecglit-train / train.py: :func:`train`, returning ``optimized_metric`` for sweepers."""
+    result = train(cfg)
+    return metric_value(result["metrics"], cfg.get("optimized_metric"))
+
+
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:
     """The value Hydra sweepers optimise; a clear error when it was never logged."""
     if not name:

@@ -25,7 +25,7 @@ from ecglit.data.importers.labels import LabelTables
 from ecglit.data.importers.options import ImportOptions
 from ecglit.data.importers.plausibility import group_flags, group_key
 from ecglit.data.importers.record import RecordRef
-from ecglit.data.importers.report import ConversionReport
+from ecglit.data.importers.report import REPORT_FILES, ConversionReport
 from ecglit.data.importers.resample import LONG_RECORD_MODES
 from ecglit.data.importers.standardize import StandardRecord, standardize
 from ecglit.data.shards import EXAMS_CSV, ShardWriter, write_csv
@@ -150,7 +150,7 @@ def convert(input: str | Path, output: str | Path, options: ImportOptions | None
                                         "cpsc_reference": [str(p) for p in found.cpsc_reference],
                                         "ptbxl_database": [str(p) for p in found.ptbxl_database]})
     writer = ShardWriter(out_dir, shard_size=shard_size, sentinel=sentinel, extra_columns=PROVENANCE_COLUMNS,
-                         overwrite=overwrite, compression=compression)
+                         overwrite=overwrite, compression=compression, outputs=REPORT_FILES)
     patients = _Patients()
     next_id = first_exam_id
     converted: list[dict[str, Any]] = []
