@@ -28,7 +28,7 @@ import numpy as np
 
 from ecglit.constants import CODE15_COLUMNS, LEADS, N_SAMPLES
 from ecglit.errors import ConfigError, DataError
-from ecglit.utils.io import atomic_open, ensure_dir, refuse_existing
+from ecglit.utils.io import atomic_open, check_creatable, ensure_dir, refuse_existing
 
 SHARD_PATTERN = "exams_part{k}.hdf5"
 EXAMS_CSV = "exams.csv"
@@ -59,6 +59,18 @@ def write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[s
             writer.writerow([_csv_value(row.get(c)) for c in columns])
 
 
+def check_output_dir(out_dir: str | Path, overwrite: bool = False, outputs: Sequence[str] = ()) -> list[Path]:
+    """Refuse (:class:`~ecglit.errors.OutputExistsError`) a folder that holds shards, ``exams.csv`` or any of
+    ``outputs``, unless ``overwrite``; returns the shards found there."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, "exists and is not a folder (the output must be a folder)")
+    check_creatable(out_dir)
+    existing = sorted(out_dir.glob("exams_part*.hdf5"))
+    refuse_existing([*existing, *(out_dir / name for name in (EXAMS_CSV, *outputs))], overwrite)
+    return existing
+
+
 class ShardWriter:
     """Accumulate exams and write CODE-15%-layout shards.
 
@@ -86,10 +98,7 @@ class ShardWriter:
         if isinstance(shard_size, bool) or not isinstance(shard_size, int | np.integer) or shard_size <= 0:
             raise ConfigError(f"shard_size must be a positive integer, got {shard_size!r}")
         self.out_dir = Path(out_dir)
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise DataError(self.out_dir, "exists and is not a folder (the output must be a folder)")
-        existing = sorted(self.out_dir.glob("exams_part*.hdf5"))
-        refuse_existing([*existing, *(self.out_dir / name for name in (EXAMS_CSV, *outputs))], overwrite)
+        existing = check_output_dir(self.out_dir, overwrite, outputs)
         ensure_dir(self.out_dir)
         for p in existing:
             p.unlink()

@@ -31,6 +31,21 @@ def ensure_dir(path: str | Path) -> Path:
     return path
 
 
+def check_creatable(path: str | Path) -> None:
+    """A :class:`DataError` naming folder ``path`` if it could not be created, without creating it (so a
+    program can fail before its slow part and leave nothing behind)."""
+    path = Path(path).absolute()
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor == path and path.is_dir():
+        return
+    if not ancestor.is_dir():
+        raise DataError(path, f"cannot create the output folder ({ancestor} is not a folder)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(path, f"cannot create the output folder ({ancestor} is not writable)")
+
+
 def refuse_existing(paths: Iterable[str | Path], overwrite: bool = False, hint: str = OVERWRITE_HINT) -> None:
     """Raise :class:`OutputExistsError` for the first of ``paths`` that exists, unless ``overwrite``."""
     if overwrite:
