@@ -97,7 +97,8 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     check_run_dir(output_dir, bool(cfg.get("overwrite", False)), cfg.get("ckpt_path"))
     ensure_dir(output_dir)
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # logged here, not on stderr
+        log.info("seed %s", cfg.seed)
 
     pretrained = load_pretrained(cfg)  # fine-tuning: adapts cfg.model and data.input_scale to it
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
