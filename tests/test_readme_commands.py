@@ -1,6 +1,7 @@
-"""Every command the README shows composes: its config is built with Hydra's compose API (nothing is run),
-with each value of a sweep (-m, the ablation presets' and the Optuna search's parameters) composed once,
-mandatory values given and interpolations resolvable. So the README cannot drift from the configs."""
+"""Every command the README (or a config's comment) shows composes: its config is built with Hydra's
+compose API (nothing is run), with each value of a sweep (-m, the ablation presets' and the Optuna search's
+parameters) composed once, mandatory values given and interpolations resolvable. So the README cannot
+drift from the configs."""
 
 from __future__ import annotations
 
@@ -42,15 +43,34 @@ def _command_lines(text: str) -> list[str]:
     return lines
 
 
-def readme_commands() -> list[tuple[str, list[str]]]:
-    """(program, arguments) of every ecglit command in the README."""
+def _config_command_lines() -> list[str]:
+    """Commands in the comments of conf/**/*.yaml and sweeps/*.yaml (the user's conf/local excluded)."""
+    lines = []
+    for path in sorted(REPO.glob("conf/**/*.yaml")) + sorted(REPO.glob("sweeps/*.yaml")):
+        if "local" in path.relative_to(REPO).parts:
+            continue
+        comments = "\n".join(line.split("#", 1)[1] for line in path.read_text().splitlines() if "#" in line)
+        for line in comments.replace("\\\n", " ").splitlines():
+            spans = re.findall(r"`([^`]+)`", line)
+            lines += [span for span in spans if re.match(r"(python|ecglit-)", span)]
+            line = re.sub(r"`[^`]+`", "", line)
+            start = re.search(r"(^|\s)(python |ecglit-)", line)
+            if start:
+                lines.append(line[start.start():])
+    return lines
+
+
+def readme_commands(lines: list[str] | None = None) -> list[tuple[str, list[str]]]:
+    """(program, arguments) of every ecglit command in the README (or in ``lines``)."""
     found = []
-    for line in _command_lines(README.read_text()):
+    for line in _command_lines(README.read_text()) if lines is None else lines:
         line = re.sub(r"<[^<>]*>", "X", line)  # placeholders such as <sweep dir>
         words = shlex.split(line, comments=True)
         while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # VAR=value before the command
             words = words[1:]
         if not words:
+            continue
+        if words[0] == "ecglit-X":  # prose: `ecglit-<program>`
             continue
         if words[0].startswith("ecglit-"):
             program, args = words[0], words[1:]
@@ -76,7 +96,8 @@ def _strip_optional(args: list[str]) -> list[str]:
             arg = arg[1:]
         if arg.endswith("]") and "[" not in arg:
             arg = arg[:-1]
-        out.append(arg)
+        if arg not in ("key=value", "..."):  # "[key=value ...]": any other override
+            out.append(arg)
     return out
 
 
@@ -142,13 +163,14 @@ def check_composes(config: str, overrides: list[str], expand: bool = True) -> in
     return built
 
 
-COMMANDS = readme_commands()
+COMMANDS = list(dict.fromkeys(  # the configs' comments repeat some README commands
+    (program, tuple(args)) for program, args in readme_commands() + readme_commands(_config_command_lines())))
 
 
 def test_the_readme_shows_every_program():
     shown = {PROGRAMS[program] for program, _ in COMMANDS}
     assert shown == {"train", "evaluate", "predict", "convert", "synthesize", "summarize"}
-    assert len(COMMANDS) > 40  # guards the extraction itself
+    assert len(readme_commands()) > 40 and len(COMMANDS) > 70  # guards the extraction itself
 
 
 IDS = [" ".join([p, *a])[:80] for p, a in COMMANDS]
@@ -159,16 +181,16 @@ def test_readme_command_composes(program, args):
     """With the first value of each sweep (a compose costs ~0.3 s: every value is the slow test's job)."""
     config = PROGRAMS[program]
     if config == "summarize":
-        build_parser().parse_args(args)
+        build_parser().parse_args(list(args))
         return
-    assert check_composes(config, _hydra_overrides(args), expand=False) == 1
+    assert check_composes(config, _hydra_overrides(list(args)), expand=False) == 1
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("program,args", [c for c in COMMANDS if PROGRAMS[c[0]] != "summarize"],
                          ids=[i for i, c in zip(IDS, COMMANDS) if PROGRAMS[c[0]] != "summarize"])
 def test_readme_command_composes_with_every_swept_value(program, args):
-    assert check_composes(PROGRAMS[program], _hydra_overrides(args)) >= 1
+    assert check_composes(PROGRAMS[program], _hydra_overrides(list(args))) >= 1
 
 
 def test_sweeps_are_expanded():
