@@ -40,10 +40,12 @@ PROGRAMS: dict[str, tuple[Callable[..., None], str, list[str]]] = {
     "convert": (cli.convert, "ecglit-convert", ["-m", "ecglit.data.convert"]),
     "synthesize": (cli.synthesize, "ecglit-synthesize", ["-m", "ecglit.data.synthesize"]),
     "summarize": (cli.summarize, "ecglit-summarize", ["-m", "ecglit.sweeps.summarize"]),
+    "from_keras": (cli.from_keras, "ecglit-from-keras", ["-m", "ecglit.models.from_keras"]),
 }
 PROCESS_NAMES = {"train": "train.py", "evaluate": "evaluate.py", "predict": "predict.py",
                  "convert": "ecglit.data.convert", "synthesize": "ecglit.data.synthesize",
-                 "summarize": "python -m ecglit.sweeps.summarize"}
+                 "summarize": "python -m ecglit.sweeps.summarize",
+                 "from_keras": "python -m ecglit.models.from_keras"}
 
 
 # --- inputs ------------------------------------------------------------------------------------------
@@ -99,6 +101,8 @@ def d(tmp_path_factory) -> SimpleNamespace:
     (d.old_report / "table2.csv").write_text("my own table\n")
     d.existing_csv = root / "existing.csv"
     d.existing_csv.write_text("exam_id,prob_AF\n1,0.5\n")
+    d.existing_ckpt = root / "mine.ckpt"
+    d.existing_ckpt.write_bytes(b"an earlier checkpoint")
     d.user_folder = root / "user_folder"
     d.user_folder.mkdir()
     (d.user_folder / "exams.csv").write_text("my,own,labels\n")
@@ -238,6 +242,18 @@ CASES = [
          unchanged=lambda d: d.summarized / "summary.csv"),
     Case("summarize", "uncreatable output", _plain("{d.sweep}", "--out", "{d.blocker}/s"), 1,
          _says("{d.blocker}/s")),
+    # from_keras (argparse)
+    Case("from_keras", "unknown option", _plain("{d.corrupt}", "{tmp}/p.ckpt", "--inputscale", "2"), 2,
+         _says("unrecognized arguments: --inputscale")),
+    Case("from_keras", "bad value", _plain("{d.corrupt}", "{tmp}/p.ckpt", "--input-scale", "-1"), 2,
+         _says("input_scale must be a positive finite number")),
+    Case("from_keras", "missing mandatory", _plain("{d.corrupt}"), 2, _says("required: out")),
+    Case("from_keras", "missing input", _plain("{d.nowhere}.hdf5", "{tmp}/p.ckpt"), 1, _says("{d.nowhere}.hdf5")),
+    Case("from_keras", "corrupt input", _plain("{d.corrupt}", "{tmp}/p.ckpt"), 1, _says("{d.corrupt}: not an HDF5")),
+    Case("from_keras", "existing output", _plain("{d.corrupt}", "{d.existing_ckpt}"), 1,
+         _says("{d.existing_ckpt}: already exists", "--overwrite"), unchanged=lambda d: d.existing_ckpt),
+    Case("from_keras", "uncreatable output", _plain("{d.corrupt}", "{d.blocker}/sub/p.ckpt"), 1,
+         _says("{d.blocker}/sub: cannot create the output folder")),
 ]
 
 
@@ -290,7 +306,8 @@ def _process(program: str, args: list[str], cwd: Path) -> subprocess.CompletedPr
                           timeout=300, check=False)
 
 
-FAST_PROCESS_CASES = [c for c in CASES if c.name in ("unknown key", "unknown option")]
+# (from_keras imports torch before parsing its arguments: the slow suite's)
+FAST_PROCESS_CASES = [c for c in CASES if c.name in ("unknown key", "unknown option") and c.program != "from_keras"]
 
 
 @pytest.mark.parametrize("case", FAST_PROCESS_CASES, ids=_ids(FAST_PROCESS_CASES))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ("train", "evaluate", "predict", "convert", "synthesize", "summarize")
+SCRIPTS = ("train", "evaluate", "predict", "convert", "synthesize", "summarize", "from_keras")
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "ecglit", "conf")
 
 
@@ -67,7 +67,7 @@ def test_wheel_ships_the_configs_but_not_local_overrides(installed):
     assert not [n for n in names if n.startswith("ecglit/conf/local/")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(installed["wheel"]).read(entry_points).decode()
-    assert all(f"ecglit-{name} = ecglit.cli:{name}" in scripts for name in SCRIPTS)
+    assert all(f"ecglit-{name.replace('_', '-')} = ecglit.cli:{name}" in scripts for name in SCRIPTS)
 
 
 @pytest.mark.slow
@@ -80,9 +80,11 @@ def test_console_scripts_work_from_an_empty_folder(installed, tmp_path):
     assert Path(conf) == installed["purelib"] / "ecglit" / "conf"
 
     for name in SCRIPTS:  # every script starts, finds its config and gives the one-line error
-        proc = _run([str(bin_dir / f"ecglit-{name}"), "--bogus-flag" if name == "summarize" else "bogus_key=1"],
-                    cwd=tmp_path, env=_env(), timeout=120)
-        assert proc.returncode == 2 and proc.stderr.startswith(f"ecglit-{name}: error:"), (name, proc.stderr)
+        script = f"ecglit-{name.replace('_', '-')}"
+        argparse = name in ("summarize", "from_keras")
+        proc = _run([str(bin_dir / script), "--bogus-flag" if argparse else "bogus_key=1"], cwd=tmp_path,
+                    env=_env(), timeout=120)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"{script}: error:"), (name, proc.stderr)
         assert proc.stderr.count("\n") == 1, proc.stderr
 
     proc = _run([str(bin_dir / "ecglit-train"), "experiment=smoke", "logger=csv"], cwd=tmp_path, env=_env(),

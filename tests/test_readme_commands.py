@@ -5,6 +5,7 @@ drift from the configs."""
 
 from __future__ import annotations
 
+import importlib
 import re
 import shlex
 from pathlib import Path
@@ -17,7 +18,6 @@ from omegaconf import OmegaConf, open_dict
 
 from ecglit.configs import compose
 from ecglit.data.synthetic.config import SyntheticConfig
-from ecglit.sweeps.summarize import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -25,8 +25,10 @@ README = REPO / "README.md"
 PROGRAMS = {
     "train.py": "train", "evaluate.py": "evaluate", "predict.py": "predict",
     "ecglit.data.convert": "convert", "ecglit.data.synthesize": "synthesize", "ecglit.sweeps.summarize": "summarize",
+    "ecglit.models.from_keras": "from_keras", "ecglit-from-keras": "from_keras",
     **{f"ecglit-{name}": name for name in ("train", "evaluate", "predict", "convert", "synthesize", "summarize")},
 }
+ARGPARSE = {"summarize": "ecglit.sweeps.summarize", "from_keras": "ecglit.models.from_keras"}
 NOT_ECGLIT = ("pytest", "benchmarks/")  # python commands of other tools
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
                           "--config-dir", "-cd", "--config-path", "-cp", "--experimental-rerun"}
@@ -89,12 +91,12 @@ def readme_commands(lines: list[str] | None = None) -> list[tuple[str, list[str]
 
 
 def _strip_optional(args: list[str]) -> list[str]:
-    """``[plot=true]`` and ``[a=1 b=2]`` mark optional arguments: compose with them."""
+    """``[plot=true]``, ``[a=1 b=2]`` and ``[--flag X]`` mark optional arguments: use them."""
     out = []
     for arg in args:
-        if arg.startswith("[") and "=" in arg:
+        if arg.startswith("[") and ("=" in arg or arg.startswith("[-")):
             arg = arg[1:]
-        if arg.endswith("]") and "[" not in arg:
+        if arg.endswith("]") and arg.count("[") < arg.count("]"):
             arg = arg[:-1]
         if arg not in ("key=value", "..."):  # "[key=value ...]": any other override
             out.append(arg)
@@ -169,7 +171,7 @@ COMMANDS = list(dict.fromkeys(  # the configs' comments repeat some README comma
 
 def test_the_readme_shows_every_program():
     shown = {PROGRAMS[program] for program, _ in COMMANDS}
-    assert shown == {"train", "evaluate", "predict", "convert", "synthesize", "summarize"}
+    assert shown == {"train", "evaluate", "predict", "convert", "synthesize", "summarize", "from_keras"}
     assert len(readme_commands()) > 40 and len(COMMANDS) > 70  # guards the extraction itself
 
 
@@ -180,15 +182,15 @@ IDS = [" ".join([p, *a])[:80] for p, a in COMMANDS]
 def test_readme_command_composes(program, args):
     """With the first value of each sweep (a compose costs ~0.3 s: every value is the slow test's job)."""
     config = PROGRAMS[program]
-    if config == "summarize":
-        build_parser().parse_args(list(args))
+    if config in ARGPARSE:  # argparse programs: the arguments parse
+        importlib.import_module(ARGPARSE[config]).build_parser().parse_args(_strip_optional(list(args)))
         return
     assert check_composes(config, _hydra_overrides(list(args)), expand=False) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("program,args", [c for c in COMMANDS if PROGRAMS[c[0]] != "summarize"],
-                         ids=[i for i, c in zip(IDS, COMMANDS) if PROGRAMS[c[0]] != "summarize"])
+@pytest.mark.parametrize("program,args", [c for c in COMMANDS if PROGRAMS[c[0]] not in ARGPARSE],
+                         ids=[i for i, c in zip(IDS, COMMANDS) if PROGRAMS[c[0]] not in ARGPARSE])
 def test_readme_command_composes_with_every_swept_value(program, args):
     assert check_composes(PROGRAMS[program], _hydra_overrides(list(args))) >= 1
 

@@ -72,7 +72,7 @@ def test_corrupt_shard_read_in_a_worker_names_the_file(tmp_path):
     path.write_bytes(b"not an HDF5 file any more")
     err = _from_worker_dataset(ds)
     found = describe_user_error(err)
-    assert found is not None and found.message.startswith(f"{path}: cannot read 'tracings' as HDF5")
+    assert found is not None and found.message.startswith(f"{path}: cannot open as HDF5")
 
 
 def _from_worker_dataset(ds: Dataset) -> BaseException:

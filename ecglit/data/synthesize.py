@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ecglit.constants import CLASSES
 from ecglit.data.synthetic import SyntheticConfig, materialize
+from ecglit.data.synthetic.config import register_schema
 from ecglit.utils.cli import run_hydra_program
 from ecglit.utils.io import refuse_existing
 
@@ -58,4 +59,4 @@ def run(cfg: DictConfig) -> Path:
 
 
 if __name__ == "__main__":
-    run_hydra_program("ecglit.data.synthesize", "synthesize", run)
+    run_hydra_program("ecglit.data.synthesize", "synthesize", run, register=register_schema)

@@ -26,7 +26,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ecglit.errors import ConfigError, DataError
-from ecglit.utils.cli import user_error_boundary
+from ecglit.utils.cli import OneLineArgumentParser, user_error_boundary
 from ecglit.utils.io import atomic_path, ensure_dir, refuse_existing
 
 DEFAULT_METRIC = "test/f1_macro"
@@ -221,15 +221,8 @@ def summarize(sweep_dir: str | Path, metric: str = DEFAULT_METRIC, out_dir: str 
     return paths
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (like every ecglit program's errors), exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser(prog: str = "python -m ecglit.sweeps.summarize") -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = OneLineArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", help="a multirun directory (hydra.sweep.dir), e.g. outputs/<task>/multiruns/<time>")
     parser.add_argument("--metric", default=DEFAULT_METRIC,
                         help=f"column to plot and rank by (default {DEFAULT_METRIC}; e.g. test/auroc_macro, "

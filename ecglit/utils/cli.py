@@ -13,12 +13,14 @@ HYDRA_FULL_ERROR=1 so that it hands those exceptions over instead of printing th
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +29,24 @@ from ecglit.errors import ConfigError
 from ecglit.utils.user_errors import describe_user_error
 
 Task = Callable[[DictConfig], Any]
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def config_dir() -> Path:
+    """The folder of train.yaml & co.: ``ecglit/conf`` when installed (pyproject.toml ships the checkout's
+    ``conf/`` there), else the checkout's top-level ``conf/``."""
+    for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
+        if (candidate / "train.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"ecglit's Hydra configs are neither in {PACKAGE_DIR / 'conf'} (installed "
+                            f"package) nor in {PACKAGE_DIR.parent / 'conf'} (checkout)")
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse for ecglit's non-Hydra programs: a usage error is one line, like every other error (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def report_user_error(program: str, message: str) -> None:
@@ -50,6 +70,14 @@ def user_error_boundary(program: str, cfg: DictConfig | None = None) -> Iterator
             raise
         report_user_error(program, problem.message)
         raise SystemExit(problem.exit_code) from None
+
+
+def register_open_mapping() -> None:
+    """``ecglit_open_mapping`` in Hydra's ConfigStore: an empty mapping that takes new keys although Hydra
+    closes the config (``report.annotators.cardio=cardio.csv`` without ``+``)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="ecglit_open_mapping", node=OmegaConf.create({}, flags={"struct": False}))
 
 
 def require_values(cfg: DictConfig) -> None:
@@ -96,8 +124,8 @@ def _command_line(program: str, argv: Sequence[str] | None) -> Iterator[None]:
         sys.argv = old
 
 
-def run_hydra_program(program: str, config_name: str, task: Task | str,
-                      argv: Sequence[str] | None = None) -> None:
+def run_hydra_program(program: str, config_name: str, task: Task | str, argv: Sequence[str] | None = None,
+                      register: Callable[[], None] | None = None) -> None:
     """Run ``task(cfg)`` as the Hydra app of ``conf/<config_name>.yaml`` behind the error boundary.
 
     Args:
@@ -106,13 +134,14 @@ def run_hydra_program(program: str, config_name: str, task: Task | str,
         task: the job, a function or ``"module:function"``; its return value goes to Hydra's sweepers.
         argv: the command-line arguments (default: ``sys.argv[1:]``), all of Hydra's included
             (``-m``, ``--cfg job``, ``--help``).
+        register: stores the structured configs the config uses in Hydra's ConfigStore
+            (:func:`ecglit.configs.register_configs`; a layer above this one, hence passed in).
     """
     import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    from ecglit.configs import config_dir, register_configs
-
-    register_configs()
+    if register is not None:
+        register()
 
     def job(cfg: DictConfig) -> Any:
         with user_error_boundary(program, cfg):
