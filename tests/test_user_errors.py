@@ -60,7 +60,6 @@ def test_custom_data_error_from_a_worker_is_recognised_in_the_runtime_error():
 
 def test_a_bug_in_a_worker_stays_a_bug():
     assert describe_user_error(_from_worker(ZeroDivisionError("division by zero"))) is None
-    assert describe_user_error(_from_worker(KeyError("exam_id"))) is None
 
 
 def test_corrupt_shard_read_in_a_worker_names_the_file(tmp_path):
