@@ -48,6 +48,11 @@ def synthesize(program: str = "ecglit-synthesize") -> None:
     _hydra(program, "synthesize", "ecglit.data.synthesize:run")
 
 
+def calibrate(program: str = "ecglit-calibrate") -> None:
+    """ecglit-calibrate: re-choose a checkpoint's thresholds on a labelled set (conf/calibrate.yaml)."""
+    _hydra(program, "calibrate", "ecglit.calibrate:calibrate")
+
+
 def summarize(program: str = "ecglit-summarize") -> None:
     """ecglit-summarize SWEEP_DIR [--metric M] [--out DIR]: tables and a plot of a multirun (argparse)."""
     from ecglit.sweeps.summarize import main

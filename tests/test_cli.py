@@ -41,11 +41,12 @@ PROGRAMS: dict[str, tuple[Callable[..., None], str, list[str]]] = {
     "synthesize": (cli.synthesize, "ecglit-synthesize", ["-m", "ecglit.data.synthesize"]),
     "summarize": (cli.summarize, "ecglit-summarize", ["-m", "ecglit.sweeps.summarize"]),
     "from_keras": (cli.from_keras, "ecglit-from-keras", ["-m", "ecglit.models.from_keras"]),
+    "calibrate": (cli.calibrate, "ecglit-calibrate", ["-m", "ecglit.calibrate"]),
 }
 PROCESS_NAMES = {"train": "train.py", "evaluate": "evaluate.py", "predict": "predict.py",
                  "convert": "ecglit.data.convert", "synthesize": "ecglit.data.synthesize",
                  "summarize": "python -m ecglit.sweeps.summarize",
-                 "from_keras": "python -m ecglit.models.from_keras"}
+                 "from_keras": "python -m ecglit.models.from_keras", "calibrate": "ecglit.calibrate"}
 
 
 # --- inputs ------------------------------------------------------------------------------------------
@@ -154,6 +155,7 @@ EVAL_B = ("logger=none", "report.labels={d.gold}", "report.predictions=[{d.probs
           "report.bootstrap.n_resamples=10")
 PREDICT = ("ckpt={d.ckpt}", "progress=false")
 SYNTH = ("n=4", "workers=1", "progress=false")
+CALIBRATE = ("ckpt={d.ckpt}", "n_resamples=10")
 CASES = [
     # train
     Case("train", "unknown key", _train("model.dropoutt=0.5"), 2, _says("model.dropoutt", "did you mean dropout")),
@@ -242,6 +244,19 @@ CASES = [
          unchanged=lambda d: d.summarized / "summary.csv"),
     Case("summarize", "uncreatable output", _plain("{d.sweep}", "--out", "{d.blocker}/s"), 1,
          _says("{d.blocker}/s")),
+    # calibrate
+    Case("calibrate", "unknown key", _hydra("rul=max_f1"), 2, _says("rul: no such key (did you mean rule?)")),
+    Case("calibrate", "bad value", _hydra(*CALIBRATE, "input={d.corrupt}", "out={tmp}/c.ckpt", "rule=sensitivity:2"),
+         2, _says("rule must be max_f1, sensitivity:<0..1>", "'sensitivity:2'")),
+    Case("calibrate", "missing mandatory", _hydra(), 2, _says("ckpt, input, out: missing mandatory values")),
+    Case("calibrate", "missing input", _hydra(*CALIBRATE, "input={d.nowhere}", "out={tmp}/c.ckpt"), 1,
+         _says("{d.nowhere}")),
+    Case("calibrate", "corrupt input", _hydra(*CALIBRATE, "input={d.corrupt}", "out={tmp}/c.ckpt"), 1,
+         _says("{d.corrupt}")),
+    Case("calibrate", "existing output", _hydra(*CALIBRATE, "input={d.corrupt}", "out={d.existing_ckpt}"), 1,
+         _says("{d.existing_ckpt}: already exists"), unchanged=lambda d: d.existing_ckpt),
+    Case("calibrate", "uncreatable output", _hydra(*CALIBRATE, "input={d.corrupt}", "out={d.blocker}/sub/c.ckpt"),
+         1, _says("{d.blocker}/sub: cannot create the output folder")),
     # from_keras (argparse)
     Case("from_keras", "unknown option", _plain("{d.corrupt}", "{tmp}/p.ckpt", "--inputscale", "2"), 2,
          _says("unrecognized arguments: --inputscale")),

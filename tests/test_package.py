@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPTS = ("train", "evaluate", "predict", "convert", "synthesize", "summarize", "from_keras")
+SCRIPTS = ("train", "evaluate", "predict", "convert", "synthesize", "summarize", "from_keras", "calibrate")
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "ecglit", "conf")
 
 
