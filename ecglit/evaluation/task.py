@@ -17,7 +17,7 @@ from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.io import load_labels, load_probabilities
 from ecglit.evaluation.logging_report import finish_wandb, log_report
 from ecglit.evaluation.pipeline import REPORT_FILES, ReportInputs, ReportOptions, ReportResult, run_report
-from ecglit.evaluation.test_sets import run_test_sets
+from ecglit.evaluation.test_sets import run_test_sets, extra_test_files
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import select_thresholds
 from ecglit.utils.instantiators import instantiate_group
@@ -204,7 +204,8 @@ def evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
 def _evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
     output_dir = Path(cfg.paths.output_dir)
     overwrite = bool(cfg.get("overwrite", False))
-    refuse_existing([output_dir / name for name in (*REPORT_FILES, *PREDICTION_FILES)], overwrite)
+    extra = [path for name in (cfg.get("extra_tests") or {}) for path in extra_test_files(str(name), output_dir)]
+    refuse_existing([*(output_dir / name for name in (*REPORT_FILES, *PREDICTION_FILES)), *extra], overwrite)
     ensure_dir(output_dir)
     rep = cfg.report
     loggers = instantiate_group(cfg.get("logger"))
