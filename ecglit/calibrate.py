@@ -34,7 +34,7 @@ from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
-from ecglit.utils.cli import run_hydra_program
+from ecglit.utils.cli import register_open_mapping, run_hydra_program
 from ecglit.utils.io import atomic_path, check_creatable, refuse_existing
 
 log = logging.getLogger(__name__)
@@ -181,4 +181,4 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    run_hydra_program("ecglit.calibrate", "calibrate", calibrate)
+    run_hydra_program("ecglit.calibrate", "calibrate", calibrate, register=register_open_mapping)
