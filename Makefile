@@ -9,7 +9,7 @@ ARGS ?=
 
 setup: $(VENV)/.ecglit-installed
 
-$(VENV)/.ecglit-installed: pyproject.toml
+$(VENV)/.ecglit-installed: pyproject.toml setup.py
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
@@ -22,7 +22,7 @@ train: setup  ## train the small ResNet on the embedded synthetic dataset
 test: setup  ## the default test suite (what CI runs)
 	$(PY) -m pytest $(ARGS)
 
-test-slow: setup  ## only the slow tests (learnability, sweeps, DDP, ...)
+test-slow: setup  ## only the slow tests (learnability, sweeps, DDP, the installed wheel, ...; CI runs them too)
 	$(PY) -m pytest -m slow $(ARGS)
 
 bench: setup  ## side-by-side benchmarks, results in BENCHMARKS.md

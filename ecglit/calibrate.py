@@ -1,7 +1,8 @@
 """Re-choose a model's per-class thresholds on a labelled set from the population it will be used on.
 
-    python -m ecglit.calibrate ckpt=CKPT input=DIR out=NEW.ckpt [rule=max_f1|sensitivity=0.9|specificity=0.99]
+    python -m ecglit.calibrate ckpt=CKPT input=DIR out=NEW.ckpt [rule=max_f1|sensitivity:0.9|specificity:0.99]
     python -m ecglit.calibrate ckpt=CKPT test_sets=realdata input=realdata out=NEW.ckpt  # a configured set
+    ecglit-calibrate ckpt=CKPT input=DIR out=NEW.ckpt          (the same, installed: ecglit/cli.py)
 
 Thresholds chosen on one source rarely hold on another. The set (a shard folder, an HDF5 file or a folder of
 records, read as the extra test sets are) is predicted through the checkpoint's Predictor; per class the
@@ -16,12 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -35,7 +34,8 @@ from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
-from ecglit.utils.cli import exit_on_user_error
+from ecglit.utils.cli import register_open_mapping, run_hydra_program
+from ecglit.utils.io import atomic_path, check_creatable, refuse_existing
 
 log = logging.getLogger(__name__)
 _F1, _SENS, _SPEC = 3, 1, 2  # columns of probability_scores: precision, recall, specificity, f1, auroc, ap
@@ -74,8 +74,7 @@ def _checkpoint_dict(path: Path, module: Any) -> dict[str, Any]:
 def write_calibrated(ckpt: Path, module: Any, thresholds: np.ndarray, calibration: dict[str, Any], out: Path,
                      overwrite: bool = False) -> Path:
     """``ckpt`` with new thresholds and provenance, written atomically to ``out``."""
-    if out.exists() and not overwrite:
-        raise DataError(out, "exists; pass overwrite=true to replace it")
+    refuse_existing([out], overwrite)
     payload = _checkpoint_dict(ckpt, module)
     state = payload.get("state_dict")
     if not isinstance(state, dict) or "thresholds" not in state:
@@ -88,10 +87,8 @@ def write_calibrated(ckpt: Path, module: Any, thresholds: np.ndarray, calibratio
     for key in ("optimizer_states", "lr_schedulers", "loops", "callbacks"):  # nothing to resume from here
         payload.pop(key, None)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, out)
+        with atomic_path(out, overwrite) as tmp:
+            torch.save(payload, tmp)
     except OSError as err:
         raise DataError(out, f"cannot write the checkpoint ({err.strerror or err})") from None
     return out
@@ -130,8 +127,8 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
             raise ConfigError(f"{key}=... is required (python -m ecglit.calibrate ckpt=CKPT input=DIR out=NEW.ckpt)")
     parse_rule(cfg.rule)
     out = Path(str(cfg.out))
-    if out.exists() and not cfg.overwrite:
-        raise DataError(out, "exists; pass overwrite=true to replace it")
+    refuse_existing([out], bool(cfg.overwrite))  # before the slow part
+    check_creatable(out.parent)
     ckpt = resolve_checkpoint(str(cfg.ckpt))
     scale = None if cfg.get("input_scale") is None else float(cfg.input_scale)
     module = load_classifier(ckpt, input_scale=scale)
@@ -183,11 +180,5 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
     return record
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="calibrate")
-@exit_on_user_error("ecglit.calibrate")
-def main(cfg: DictConfig) -> None:
-    calibrate(cfg)
-
-
 if __name__ == "__main__":
-    main()
+    run_hydra_program("ecglit.calibrate", "calibrate", calibrate, register=register_open_mapping)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from ecglit.inference.predictor import Predictor
 from ecglit.sweeps.wandb_group import apply_sweep_wandb_group
 from ecglit.utils.hardware import retain_freed_memory, training_precision
 from ecglit.utils.instantiators import instantiate_group
+from ecglit.utils.io import ensure_dir, refuse_existing
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +75,30 @@ class _TestReportWriter(L.Callback):
             write_test_metrics(report, trainer.ckpt_path, self.path)
 
 
+def _secondary_rank() -> bool:
+    """A process that DDP (strategy ddp: Lightning re-runs the command) or srun started beside rank 0."""
+    return any(int(os.environ.get(var, "0") or 0) > 0 for var in ("LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
+
+
+def check_run_dir(output_dir: Path, overwrite: bool, ckpt_path: str | None = None) -> None:
+    """Refuse a run folder that holds a finished or checkpointed run (test_metrics.json, checkpoints/*.ckpt),
+    e.g. ``hydra.run.dir=runs/my_run`` given twice, unless ``overwrite`` or the run resumes from a
+    checkpoint inside that folder (``ckpt_path``)."""
+    resuming_here = ckpt_path is not None and Path(output_dir).resolve() in Path(ckpt_path).resolve().parents
+    if not _secondary_rank() and not resuming_here:
+        earlier = sorted((output_dir / "checkpoints").glob("*.ckpt"))[:1]
+        refuse_existing([output_dir / "test_metrics.json", *earlier], overwrite)
+
+
 def _train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("train", True) and cfg.get("ckpt_path"):
         check_checkpoint(cfg.ckpt_path)  # a truncated file: one clear error before anything starts
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(output_dir, bool(cfg.get("overwrite", False)), cfg.get("ckpt_path"))
+    ensure_dir(output_dir)
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # logged here, not on stderr
+        log.info("seed %s", cfg.seed)
 
     pretrained = load_pretrained(cfg)  # fine-tuning: adapts cfg.model and data.input_scale to it
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
@@ -151,6 +170,12 @@ def _dashboard(output_dir: Path, report: dict, module: Any, datamodule: Any, log
     files = write_dashboard(output_dir, report, probs, targets, module.thresholds.cpu().numpy(), module.class_names,
                             dataset, float(module.hparams.get("input_scale", 1.0)))
     log_dashboard(loggers, files)
+
+
+def run_training(cfg: DictConfig) -> float | None:
+    """The job of ecglit-train / train.py: :func:`train`, returning ``optimized_metric`` for sweepers."""
+    result = train(cfg)
+    return metric_value(result["metrics"], cfg.get("optimized_metric"))
 
 
 def metric_value(metrics: dict[str, float], name: str | None) -> float | None:

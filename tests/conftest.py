@@ -12,6 +12,14 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests compose the configs with Hydra's API, as the programs do: the structured configs they use
+    # must be in Hydra's ConfigStore (the programs register them in ecglit.utils.cli.run_hydra_program).
+    from ecglit.configs import register_configs
+
+    register_configs()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_wandb(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("wandb-home")

@@ -21,6 +21,7 @@ from ecglit.constants import CLASSES
 from ecglit.data import synthetic_datamodule as synthetic_dm
 from ecglit.data.datamodule import ECGDataModule
 from ecglit.data.splits import split_by_patient, split_last_rows
+from ecglit.data.synthetic.config import SyntheticConfig
 from ecglit.data.synthetic_datamodule import SyntheticDataModule
 from ecglit.errors import ConfigError, DataError
 
@@ -256,7 +257,7 @@ def compose_data(overrides: list[str]):
         return compose("train", overrides=overrides)
 
 
-def test_data_configs_instantiate_our_classes(code15, tmp_path, fake_synthetic):
+def test_data_configs_instantiate_our_classes(code15, tmp_path):
     root, _ = code15
     dm = instantiate(compose_data(["data=code15", f"data.root={root}", "data.num_workers=0"]).data)
     assert isinstance(dm, ECGDataModule) and dm.root == root and dm.batch_size == 64
@@ -265,6 +266,8 @@ def test_data_configs_instantiate_our_classes(code15, tmp_path, fake_synthetic):
     syn = compose_data([f"paths.data_dir={tmp_path}"]).data
     dm = instantiate(syn)
     assert isinstance(dm, SyntheticDataModule) and dm.root.parent == tmp_path / "synthetic"
+    assert not dm.is_materialized()  # building it generates nothing
+    assert dm.generator_config == SyntheticConfig()  # the composed generator node is the dataclass's defaults
     assert 12_000 <= syn.n <= 16_000 and syn.val_fraction == 0.1 and syn.test_fraction == 0.1
 
 

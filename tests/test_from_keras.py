@@ -294,21 +294,21 @@ def test_cli_error_is_one_line_and_exit_1(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"ecglit.models.from_keras: error: {bad}: not an HDF5 file (expected a Keras model saved as HDF5, "
+        f"python -m ecglit.models.from_keras: error: {bad}: not an HDF5 file (expected a Keras model saved as HDF5, "
         f"like the paper's model.hdf5)"]
     assert not out.exists() and not list(tmp_path.glob(".*tmp"))
 
 
-@pytest.mark.parametrize(("args", "cause"), [
-    (["a_file/paper.ckpt"], "a_file/paper.ckpt: cannot create its folder (File exists: "),
-    (["paper.ckpt", "--input-scale", "-1"], "input_scale must be a positive finite number, got -1.0"),
+@pytest.mark.parametrize(("args", "cause", "code"), [
+    (["a_file/paper.ckpt"], "a_file: cannot create the output folder (File exists)", 1),
+    (["paper.ckpt", "--input-scale", "-1"], "input_scale must be a positive finite number, got -1.0", 2),
 ], ids=["folder is a file", "negative scale"])
 def test_cli_refuses_an_unusable_output_or_scale_before_reading(tmp_path: Path, args: list[str], cause: str,
-                                                               capsys: pytest.CaptureFixture) -> None:
+                                                               code: int, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "a_file").write_text("")
-    assert main([str(tmp_path / "absent.h5"), str(tmp_path / args[0]), *args[1:]]) == 1
+    assert main([str(tmp_path / "absent.h5"), str(tmp_path / args[0]), *args[1:]]) == code
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("ecglit.models.from_keras: error: ") and cause in line
+    assert line.startswith("python -m ecglit.models.from_keras: error: ") and cause in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
@@ -317,8 +317,8 @@ def test_cli_keeps_an_existing_output_and_overwrites_it_on_request(
     out = tmp_path / "paper.ckpt"
     out.write_bytes(b"an earlier checkpoint")
     assert main([str(paper_keras.path), str(out)]) == 1
-    assert capsys.readouterr().err.strip() == (f"ecglit.models.from_keras: error: {out}: exists; pass "
-                                               f"--overwrite to replace it")
+    assert capsys.readouterr().err.strip() == (f"python -m ecglit.models.from_keras: error: {out}: already "
+                                               f"exists; nothing was replaced (pass --overwrite to replace it)")
     assert out.read_bytes() == b"an earlier checkpoint"
 
     assert main([str(paper_keras.path), str(out), "--input-scale", "0.1", "--overwrite"]) == 0

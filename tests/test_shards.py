@@ -50,7 +50,7 @@ def test_failure_keeps_complete_shards_and_their_rows(tmp_path):
 def test_refuses_to_overwrite_and_checks_shapes(tmp_path):
     with ShardWriter(tmp_path) as w:
         w.add(*_exams([1]))
-    with pytest.raises(DataError, match="already holds 1 shard"):
+    with pytest.raises(DataError, match="exams_part0.hdf5: already exists"):
         ShardWriter(tmp_path)
     w = ShardWriter(tmp_path / "b")
     with pytest.raises(DataError, match=r"shape \(n, 4096, 12\)"):

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset, default_collate
 
 from ecglit.constants import CLASSES, LEADS, N_SAMPLES
 from ecglit.data.hdf5_exams import TRACINGS, open_h5
+from ecglit.errors import DataError
 
 
 class H5RowsDataset(Dataset):
@@ -109,7 +110,11 @@ class H5RowsDataset(Dataset):
             j = i + 1  # extend the run while the next sorted row is the next stored row of the same file
             while j < len(order) and files[order[j]] == k and rows[order[j]] == start + (j - i):
                 j += 1
-            block = self._tracings(int(k))[start:start + (j - i)]
+            tracings = self._tracings(int(k))
+            try:
+                block = tracings[start:start + (j - i)]
+            except OSError as err:  # a damaged file
+                raise DataError(self.files[k], f"cannot read rows {start}..{start + j - i - 1} ({err})") from None
             out[order[i:j]] = block
             i = j
         return out

@@ -28,6 +28,7 @@ import numpy as np
 
 from ecglit.constants import CODE15_COLUMNS, LEADS, N_SAMPLES
 from ecglit.errors import ConfigError, DataError
+from ecglit.utils.io import atomic_open, check_creatable, ensure_dir, refuse_existing
 
 SHARD_PATTERN = "exams_part{k}.hdf5"
 EXAMS_CSV = "exams.csv"
@@ -49,15 +50,25 @@ def _csv_value(value: Any) -> Any:
 
 
 def write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
-    """Write rows atomically (temporary file then rename); missing keys become empty cells."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    """Write rows atomically (temporary file then rename), replacing ``path``; missing keys become empty
+    cells. Callers check beforehand that ``path`` is theirs to replace (see ShardWriter)."""
+    with atomic_open(path, "w", overwrite=True, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_csv_value(row.get(c)) for c in columns])
-    os.replace(tmp, path)
+
+
+def check_output_dir(out_dir: str | Path, overwrite: bool = False, outputs: Sequence[str] = ()) -> list[Path]:
+    """Refuse (:class:`~ecglit.errors.OutputExistsError`) a folder that holds shards, ``exams.csv`` or any of
+    ``outputs``, unless ``overwrite``; returns the shards found there."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, "exists and is not a folder (the output must be a folder)")
+    check_creatable(out_dir)
+    existing = sorted(out_dir.glob("exams_part*.hdf5"))
+    refuse_existing([*existing, *(out_dir / name for name in (EXAMS_CSV, *outputs))], overwrite)
+    return existing
 
 
 class ShardWriter:
@@ -68,7 +79,10 @@ class ShardWriter:
         shard_size: exams per shard (the release uses about 20,000).
         sentinel: end each shard with the release's sentinel row (exam_id 0, zero tracing).
         extra_columns: columns written after the CODE-15% ones in ``exams.csv``.
-        overwrite: allow writing into a directory that already holds shards.
+        overwrite: allow writing into a directory that already holds shards, ``exams.csv`` or any of
+            ``outputs`` (the shards found there are deleted); else such a directory is refused
+            (:class:`~ecglit.errors.OutputExistsError`) before anything is written.
+        outputs: other files the producer writes into ``out_dir`` (reports, side tables), checked likewise.
     """
 
     def __init__(
@@ -79,15 +93,13 @@ class ShardWriter:
         extra_columns: Sequence[str] = (),
         overwrite: bool = False,
         compression: str | None = None,
+        outputs: Sequence[str] = (),
     ) -> None:
-        if shard_size <= 0:
-            raise ConfigError(f"shard_size must be positive, got {shard_size}")
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int | np.integer) or shard_size <= 0:
+            raise ConfigError(f"shard_size must be a positive integer, got {shard_size!r}")
         self.out_dir = Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        existing = sorted(self.out_dir.glob("exams_part*.hdf5"))
-        if existing and not overwrite:
-            raise DataError(self.out_dir, f"already holds {len(existing)} shard(s); pass overwrite=True "
-                            "or choose an empty directory")
+        existing = check_output_dir(self.out_dir, overwrite, outputs)
+        ensure_dir(self.out_dir)
         for p in existing:
             p.unlink()
         self.shard_size = shard_size

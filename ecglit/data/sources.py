@@ -55,6 +55,7 @@ class PredictionSource:
     extra_columns: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     has_labels: bool = False
+    path: str | None = None  # the input it reads (for messages)
 
 
 def _unlabelled(n: int) -> np.ndarray:
@@ -180,11 +181,13 @@ def open_source(path: str | Path, batch_size: int = 64, options: ImportOptions |
     if not path.exists():
         raise DataError(path, "input does not exist")
     if path.is_dir() and any(path.glob("exams_part*.hdf5")):
-        return shard_source(path, batch_size)
-    if path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
-        labels = resolve_code_test_paths(path)[1]
-        return hdf5_source(path, batch_size, labels)
-    if path.is_dir() and (path / "ecg_tracings.hdf5").is_file():
+        source = shard_source(path, batch_size)
+    elif path.is_file() and path.suffix.lower() in HDF5_SUFFIXES:
+        source = hdf5_source(path, batch_size, resolve_code_test_paths(path)[1])
+    elif path.is_dir() and (path / "ecg_tracings.hdf5").is_file():
         tracings, labels = resolve_code_test_paths(path)
-        return hdf5_source(tracings, batch_size, labels)
-    return record_source(path, batch_size, options or ImportOptions(), long_records, strict)
+        source = hdf5_source(tracings, batch_size, labels)
+    else:
+        source = record_source(path, batch_size, options or ImportOptions(), long_records, strict)
+    source.path = str(path)
+    return source

@@ -21,6 +21,7 @@ from torchmetrics.functional.classification import binary_precision_recall_curve
 
 from ecglit.metrics.classification import METRICS
 from ecglit.plotting.ecg12 import plot_ecg12_grid, save_png
+from ecglit.utils.io import atomic_path, ensure_dir
 
 log = logging.getLogger(__name__)
 N_WORST = 6
@@ -106,10 +107,10 @@ def _stored_tracing(dataset: Any, index: int, input_scale: float) -> np.ndarray:
 def write_dashboard(output_dir: Path, report: dict, probs: np.ndarray, targets: np.ndarray, thresholds: np.ndarray,
                     class_names: Sequence[str], dataset: Any = None, input_scale: float = 1.0) -> dict[str, Path]:
     """Write the dashboard's files into ``output_dir/dashboard``; returns {name: path}."""
-    out = Path(output_dir) / "dashboard"
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_dir(Path(output_dir) / "dashboard")  # inside the run folder: the run's own files
     files = {"per_class": out / "test_per_class.csv"}
-    per_class_frame(report).to_csv(files["per_class"], index=False)
+    with atomic_path(files["per_class"], overwrite=True) as tmp:
+        per_class_frame(report).to_csv(tmp, index=False)
     files["pr_curves"] = _curve_figure(out / "test_pr_curves.png", probs, targets, class_names, "pr")
     files["roc_curves"] = _curve_figure(out / "test_roc_curves.png", probs, targets, class_names, "roc")
     files["confusion"] = _confusion_figure(out / "test_confusion.png", probs, targets, thresholds, class_names)

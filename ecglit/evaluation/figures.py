@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ecglit.evaluation.pr_curves import Curve, min_max_band
+from ecglit.utils.io import atomic_path
 
 METRIC_LABELS: dict[str, str] = {
     "precision": "Precision (PPV)",
@@ -127,7 +128,7 @@ def plot_bootstrap_boxes(
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_path(path, overwrite=True) as tmp:  # run_report refused existing files first
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return path

@@ -26,6 +26,12 @@ from ecglit.evaluation.seeds import (
     select_model,
 )
 from ecglit.evaluation.tables import confusion_table, operating_points, score_table
+from ecglit.utils.io import atomic_path, refuse_existing
+
+# Every file run_report may write (figures only with ReportOptions.figures, the seed/threshold tables only
+# with model probabilities).
+REPORT_FILES = ("table2.csv", "agreement.csv", "confusion_matrices.csv", "seeds.csv", "thresholds.csv",
+                "model_labels.csv", "precision_recall.png", *(f"bootstrap_{m}.png" for m in METRICS), "report.md")
 
 
 @dataclass
@@ -116,12 +122,19 @@ def _summary(inputs: ReportInputs, selected: str | None, micro: Mapping[str, flo
     return lines
 
 
-def run_report(inputs: ReportInputs, output_dir: str | Path, options: ReportOptions | None = None) -> ReportResult:
-    """Compute every table and figure for `inputs` and write them into `output_dir`."""
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path, overwrite=True) as tmp:  # run_report refused existing files first
+        frame.to_csv(tmp, index=False)
+
+
+def run_report(inputs: ReportInputs, output_dir: str | Path, options: ReportOptions | None = None,
+               overwrite: bool = False) -> ReportResult:
+    """Compute every table and figure for `inputs` and write them into `output_dir`. A folder that already
+    holds any of REPORT_FILES is refused before anything is computed, unless ``overwrite``."""
     options = options or ReportOptions()
     _check_inputs(inputs)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    refuse_existing([out / name for name in REPORT_FILES], overwrite)
     classes = inputs.class_names
     selected, selected_probs, micro = choose_model(inputs)
 
@@ -139,17 +152,16 @@ def run_report(inputs: ReportInputs, output_dir: str | Path, options: ReportOpti
     files: dict[str, Path] = {}
     for key, frame in (("table2", table2), ("agreement", agreement), ("confusion_matrices", confusion)):
         files[key] = out / f"{key}.csv"
-        frame.to_csv(files[key], index=False)
+        _write_csv(frame, files[key])
     seeds = None
     if inputs.model_probs:
         seeds = seed_table(inputs.model_probs, inputs.target, inputs.thresholds, classes)
         files["seeds"] = out / "seeds.csv"
-        seeds.to_csv(files["seeds"], index=False)
+        _write_csv(seeds, files["seeds"])
         files["thresholds"] = out / "thresholds.csv"
-        pd.DataFrame({"class": classes, "threshold": inputs.thresholds}).to_csv(files["thresholds"], index=False)
+        _write_csv(pd.DataFrame({"class": classes, "threshold": inputs.thresholds}), files["thresholds"])
         files["model_labels"] = out / "model_labels.csv"  # the selected model's thresholded 0/1 output
-        pd.DataFrame(predictors[inputs.model_name], columns=list(classes)).to_csv(files["model_labels"],
-                                                                                  index=False)
+        _write_csv(pd.DataFrame(predictors[inputs.model_name], columns=list(classes)), files["model_labels"])
 
     figures: list[Path] = []
     if options.figures:

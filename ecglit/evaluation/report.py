@@ -10,6 +10,7 @@ import pandas as pd
 
 from ecglit.evaluation.binary_stats import METRICS
 from ecglit.evaluation.figures import METRIC_LABELS
+from ecglit.utils.io import write_text
 
 UNDEFINED = "n/a*"
 
@@ -119,6 +120,4 @@ def write_markdown(
         parts.append("## Figures\n\n" + "\n".join(f"![{f.stem}]({f.name})" for f in figures))
     parts.append(f"{UNDEFINED} = undefined (a zero denominator, e.g. a class without positives); "
                  "CSV files leave such cells empty.")
-    path = Path(path)
-    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
-    return path
+    return write_text(path, "\n\n".join(parts) + "\n", overwrite=True)  # run_report refused existing files

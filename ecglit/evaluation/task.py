@@ -16,13 +16,15 @@ from ecglit.constants import CLASSES
 from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.io import load_labels, load_probabilities
 from ecglit.evaluation.logging_report import finish_wandb, log_report
-from ecglit.evaluation.test_sets import run_test_sets
-from ecglit.evaluation.pipeline import ReportInputs, ReportOptions, ReportResult, run_report
+from ecglit.evaluation.pipeline import REPORT_FILES, ReportInputs, ReportOptions, ReportResult, run_report
+from ecglit.evaluation.test_sets import run_test_sets, extra_test_files
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import select_thresholds
 from ecglit.utils.instantiators import instantiate_group
+from ecglit.utils.io import atomic_path, ensure_dir, refuse_existing
 
 log = logging.getLogger(__name__)
+PREDICTION_FILES = ("predictions.npy", "labels.csv")  # mode (a) with predict.save
 
 
 def named_paths(spec: Any, what: str) -> dict[str, Path]:
@@ -171,9 +173,11 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
         thresholds = select_thresholds(val_probs, labels_to_int(val_labels, "val set")).double().numpy()
     else:
         raise ConfigError(f"predict.thresholds must be checkpoint or val, got {pred.thresholds!r}")
-    if pred.get("save", True):
-        np.save(output_dir / "predictions.npy", probs.astype(np.float32))
-        pd.DataFrame(target, columns=list(classes)).to_csv(output_dir / "labels.csv", index=False)
+    if pred.get("save", True):  # _evaluate refused existing files first (or overwrite=true)
+        with atomic_path(output_dir / "predictions.npy", overwrite=True) as tmp:
+            np.save(tmp, probs.astype(np.float32))
+        with atomic_path(output_dir / "labels.csv", overwrite=True) as tmp:
+            pd.DataFrame(target, columns=list(classes)).to_csv(tmp, index=False)
     name = Path(str(cfg.ckpt_path)).stem
     return ReportInputs(
         target=target, model_probs={name: probs}, thresholds=thresholds,
@@ -184,8 +188,10 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
 
 
 def evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
-    """Run one evaluation job from its Hydra config; returns the report (tables and file paths), or the
-    extra test sets' reports when only those were asked for (``ckpt_path`` + ``extra_tests``, no ``data``)."""
+    """Run one evaluation job from its Hydra config (the job of ecglit-evaluate / evaluate.py); returns the
+    report (tables and file paths), or the extra test sets' reports when only those were asked for
+    (``ckpt_path`` + ``extra_tests``, no ``data``). Report files already in the output folder are refused,
+    before anything is computed, unless ``overwrite=true``."""
     failed = True
     try:
         result = _evaluate(cfg)
@@ -197,7 +203,10 @@ def evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
 
 def _evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    overwrite = bool(cfg.get("overwrite", False))
+    extra = [path for name in (cfg.get("extra_tests") or {}) for path in extra_test_files(str(name), output_dir)]
+    refuse_existing([*(output_dir / name for name in (*REPORT_FILES, *PREDICTION_FILES)), *extra], overwrite)
+    ensure_dir(output_dir)
     rep = cfg.report
     loggers = instantiate_group(cfg.get("logger"))
     test_sets: dict[str, dict] = {}
@@ -213,7 +222,7 @@ def _evaluate(cfg: DictConfig) -> ReportResult | dict[str, dict]:
     boot = rep.bootstrap
     options = ReportOptions(n_resamples=int(boot.n_resamples), seed=int(boot.seed), level=float(boot.level),
                             ci_method=str(boot.ci_method), figures=bool(rep.figures), title=str(rep.title))
-    result = run_report(inputs, output_dir, options)
+    result = run_report(inputs, output_dir, options, overwrite=overwrite)
     log.info("report written to %s (%s)", output_dir, ", ".join(sorted(p.name for p in result.files.values())))
     # the job's own config (compose(..., return_hydra_config=True) in tests also holds a `hydra` node)
     hparams = {key: OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ecglit.metrics.classification import METRICS
+from ecglit.utils.io import write_text
 
 
 SHORT_NAMES = {"precision": "prec", "recall": "rec", "specificity": "spec", "f1": "F1", "auroc": "AUROC",
@@ -64,5 +65,4 @@ def write_test_metrics(report: dict, checkpoint: str | None, path: str | Path) -
         "support": report.get("support", {}),
         "n_exams": report.get("n_exams"),
     }
-    path.write_text(json.dumps(_json_safe(payload), indent=2))
-    return path
+    return write_text(path, json.dumps(_json_safe(payload), indent=2), overwrite=True)  # the run's own file

@@ -40,6 +40,7 @@ from ecglit.evaluation.bootstrap import (
 )
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.classification import METRICS
+from ecglit.utils.io import atomic_open, ensure_dir, write_text
 
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "records", "shards", "hdf5")
@@ -184,18 +185,14 @@ def evaluate_test_set(predictor: Predictor, spec: TestSetSpec) -> TestSetResult:
 
 
 def write_test_set(result: TestSetResult, output_dir: Path) -> dict[str, Path]:
-    """``test_<name>_metrics.json`` and ``test_<name>_predictions.csv`` (atomically)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    name = result.spec.name
-    metrics_path = output_dir / f"test_{name}_metrics.json"
-    tmp = metrics_path.with_name(metrics_path.name + ".tmp")
-    tmp.write_text(json.dumps(result.report, indent=2))
-    tmp.replace(metrics_path)
+    """``test_<name>_metrics.json`` and ``test_<name>_predictions.csv`` (atomically; the run's own files:
+    callers refuse a folder that held them, see :func:`extra_test_files`)."""
+    ensure_dir(output_dir)
+    metrics_path, pred_path = extra_test_files(result.spec.name, output_dir)
+    write_text(metrics_path, json.dumps(result.report, indent=2), overwrite=True)
     classes = list(result.report["thresholds"])
     thresholds = np.array(list(result.report["thresholds"].values()))
-    pred_path = output_dir / f"test_{name}_predictions.csv"
-    tmp = pred_path.with_name(pred_path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(pred_path, "w", overwrite=True, newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["id", "source", *(f"prob_{c}" for c in classes), *(f"label_{c}" for c in classes),
                          *(f"true_{c}" for c in classes)])
@@ -203,8 +200,12 @@ def write_test_set(result: TestSetResult, output_dir: Path) -> dict[str, Path]:
             truth = ["" if np.isnan(v) else int(v) for v in result.labels[i]]
             writer.writerow([exam_id, result.sources[i], *(f"{v:.6g}" for v in result.probs[i]),
                              *(result.probs[i] >= thresholds).astype(int).tolist(), *truth])
-    tmp.replace(pred_path)
     return {"metrics": metrics_path, "predictions": pred_path}
+
+
+def extra_test_files(name: str, output_dir: Path) -> tuple[Path, Path]:
+    """The files :func:`write_test_set` writes for the test set ``name``."""
+    return output_dir / f"test_{name}_metrics.json", output_dir / f"test_{name}_predictions.csv"
 
 
 def flat_scalars(report: dict[str, Any], prefix: str = "test") -> dict[str, float]:

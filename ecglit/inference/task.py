@@ -16,6 +16,7 @@ from ecglit.data.importers.cli import options_from_config
 from ecglit.errors import ConfigError, DataError
 from ecglit.inference.predictor import Predictor
 from ecglit.data.sources import ExamBatch, PredictionSource, open_source
+from ecglit.utils.io import atomic_open, ensure_dir, refuse_existing
 
 log = logging.getLogger(__name__)
 PLOT_MODULE = "ecglit.plotting.ecg12"
@@ -39,19 +40,29 @@ def _safe_name(exam_id: Any) -> str:
     return re.sub(r"[^\w.#-]+", "_", str(exam_id))
 
 
+def check_outputs(output: str | Path, plot_dir: str | Path | None, overwrite: bool) -> None:
+    """Refuse an existing ``output`` CSV or a ``plot_dir`` that already holds files, unless ``overwrite``;
+    create the output's folder."""
+    refuse_existing([output], overwrite)
+    ensure_dir(Path(output).parent)
+    if plot_dir is not None and Path(plot_dir).is_dir():
+        refuse_existing(sorted(Path(plot_dir).iterdir())[:1], overwrite)
+
+
 def write_predictions(predictor: Predictor, source: PredictionSource, output: str | Path,
-                      plot_dir: str | Path | None = None, progress: bool = True) -> int:
-    """Stream ``source`` through ``predictor`` into the CSV ``output``; returns the number of exams."""
+                      plot_dir: str | Path | None = None, progress: bool = True, overwrite: bool = False) -> int:
+    """Stream ``source`` through ``predictor`` into the CSV ``output``; returns the number of exams.
+
+    The CSV appears (atomically) only when complete; an existing one is refused unless ``overwrite``."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    check_outputs(output, plot_dir, overwrite)
     plot = _plotter() if plot_dir is not None else None
     if plot_dir is not None:
-        Path(plot_dir).mkdir(parents=True, exist_ok=True)
+        ensure_dir(plot_dir)
     columns = [source.id_column, *predictor.columns, *source.extra_columns]
     n = 0
-    tmp = output.with_name(output.name + ".part")
-    with open(tmp, "w", newline="") as f, tqdm(total=source.total, unit="exam", desc="predicting",
-                                               disable=not progress) as bar:
+    with atomic_open(output, "w", overwrite, newline="") as f, tqdm(
+            total=source.total, unit="exam", desc="predicting", disable=not progress) as bar:
         writer = csv.writer(f)
         writer.writerow(columns)
         batch: ExamBatch
@@ -65,28 +76,29 @@ def write_predictions(predictor: Predictor, source: PredictionSource, output: st
                 if plot is not None:
                     plot(batch.x[i], title=_title(exam_id, probs[i], labels[i], predictor.class_names),
                          path=Path(plot_dir) / f"{_safe_name(exam_id)}.png")
-            f.flush()
             n += len(batch.ids)
             bar.update(len(batch.ids))
-    tmp.replace(output)
+        if n == 0:  # nothing is written for an input without exams
+            raise DataError(source.path, "no exam could be predicted")
     return n
 
 
 def run_prediction(cfg: DictConfig) -> int:
+    """The job of ecglit-predict / predict.py (conf/predict.yaml); returns the number of exams."""
     if not cfg.get("ckpt"):
         raise ConfigError("ckpt=PATH is required (an ECGClassifier checkpoint)")
+    plot_dir = None
+    if cfg.plot:
+        out = Path(cfg.output)
+        plot_dir = Path(cfg.plot_dir) if cfg.get("plot_dir") else out.parent / f"{out.stem}_plots"
+    check_outputs(cfg.output, plot_dir, bool(cfg.overwrite))  # before the slow part
     options = {"input_scale": float(cfg.input_scale)} if cfg.get("input_scale") is not None else {}
     predictor = Predictor.from_checkpoint(cfg.ckpt, **options, batch_size=cfg.batch_size, device=cfg.device,
                                           precision=str(cfg.precision), backend=cfg.backend)
     source = open_source(cfg.input, cfg.batch_size, options_from_config(cfg.records),
                          long_records=cfg.records.long_records, strict=cfg.records.strict)
-    plot_dir = None
-    if cfg.plot:
-        out = Path(cfg.output)
-        plot_dir = Path(cfg.plot_dir) if cfg.get("plot_dir") else out.parent / f"{out.stem}_plots"
-    n = write_predictions(predictor, source, cfg.output, plot_dir, progress=cfg.progress)
-    if n == 0:
-        raise DataError(cfg.input, "no exam could be predicted")
+    n = write_predictions(predictor, source, cfg.output, plot_dir, progress=cfg.progress,
+                          overwrite=bool(cfg.overwrite))
     if source.skipped:
         log.warning("%d record(s) could not be read and have no row: %s", len(source.skipped),
                     "; ".join(f"{p}: {why}" for p, why in source.skipped[:10]))

@@ -44,17 +44,18 @@ def select_thresholds(probs: torch.Tensor, targets: torch.Tensor, default: torch
 
 
 def parse_rule(rule: str) -> tuple[str, float | None]:
-    """``max_f1`` | ``sensitivity=0.9`` | ``specificity=0.99`` -> (name, target)."""
+    """``max_f1`` | ``sensitivity:0.9`` | ``specificity:0.99`` -> (name, target). ``sensitivity=0.9`` is
+    read too, but Hydra's override grammar needs it quoted (``rule='sensitivity=0.9'``)."""
     rule = str(rule).strip()
     if rule == "max_f1":
         return "max_f1", None
-    name, _, value = rule.partition("=")
+    name, _, value = rule.replace(":", "=", 1).partition("=")
     try:
         target = float(value)
     except ValueError:
         target = float("nan")
     if name not in ("sensitivity", "specificity") or not 0.0 < target <= 1.0:
-        raise ConfigError(f"rule must be max_f1, sensitivity=<0..1> or specificity=<0..1>, got {rule!r}")
+        raise ConfigError(f"rule must be max_f1, sensitivity:<0..1> or specificity:<0..1>, got {rule!r}")
     return name, target
 
 

@@ -1,6 +1,7 @@
 """Import the paper's published Keras weights (Zenodo 10.5281/zenodo.3625017) into ecglit, without TensorFlow.
 
     python -m ecglit.models.from_keras model/model.hdf5 paper.ckpt [--input-scale S] [--overwrite]
+    ecglit-from-keras model/model.hdf5 paper.ckpt     (the same, installed)
     python predict.py ckpt=paper.ckpt input=... output=predictions.csv
 
 The files (``model/model.hdf5``, ``other_seeds/model_{1..10}.hdf5``, ``other_splits/*.hdf5``) are
@@ -34,12 +35,8 @@ records the choice in the checkpoint, and it can be overridden at prediction (``
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import hashlib
 import math
-import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,10 +47,12 @@ from omegaconf import OmegaConf
 
 from ecglit.constants import CLASSES, PAPER_THRESHOLDS
 from ecglit.data.definitions import label_definitions
-from ecglit.errors import ConfigError, DataError, EcglitError
+from ecglit.errors import ConfigError, DataError
 from ecglit.models.keras_h5 import read_keras_h5
 from ecglit.models.paper_graph import match_paper_graph, paper_steps
 from ecglit.models.resnet import ResNet1d
+from ecglit.utils.cli import OneLineArgumentParser, user_error_boundary
+from ecglit.utils.io import atomic_path, ensure_dir, refuse_existing
 
 if TYPE_CHECKING:
     from ecglit.models.ecg_module import ECGClassifier
@@ -154,12 +153,8 @@ def write_checkpoint(src: str | Path, out: str | Path, input_scale: float = 1.0,
     """
     out = Path(out)
     _check_scale(input_scale)
-    if out.exists() and not overwrite:
-        raise DataError(out, "exists; pass --overwrite to replace it")
-    try:  # before the conversion, so that an unwritable place fails fast
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DataError(out, f"cannot create its folder ({err.strerror}: {err.filename})") from err
+    refuse_existing([out], overwrite, hint="--overwrite")  # before the conversion: fail fast
+    ensure_dir(out.parent)
     module, info = _classifier(src, input_scale)
     import lightning  # loaded by _classifier by now; wanted here for its version
 
@@ -171,32 +166,34 @@ def write_checkpoint(src: str | Path, out: str | Path, input_scale: float = 1.0,
         "global_step": 0,
         "keras_source": info,
     }
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, out)
+        with atomic_path(out, overwrite, hint="--overwrite") as tmp:
+            torch.save(checkpoint, tmp)
     except OSError as err:
         raise DataError(out, f"cannot write the checkpoint ({err.strerror or err})") from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
     return info
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+def build_parser(prog: str = PROG) -> OneLineArgumentParser:
+    parser = OneLineArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("src", help="Keras HDF5 model file, e.g. model/model.hdf5 of Zenodo 3625017")
     parser.add_argument("out", help="checkpoint to write (.ckpt)")
     parser.add_argument("--input-scale", type=float, default=1.0,
                         help="factor applied to stored tracings (1e-4 V) before the network; recorded in the "
                              "checkpoint (default 1.0: as stored; 0.1 feeds mV; see the module docstring)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """The program: 0, or the exit code of the one-line error (2 command line, 1 files)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
-        info = write_checkpoint(args.src, args.out, args.input_scale, args.overwrite)
-    except EcglitError as err:
-        print(f"ecglit.models.from_keras: error: {err}", file=sys.stderr)
-        return 1
+        with user_error_boundary(prog):
+            info = write_checkpoint(args.src, args.out, args.input_scale, args.overwrite)
+    except SystemExit as err:
+        return int(err.code)
     print(f"wrote {args.out}: the paper's network from {args.src} (Keras {info['keras_version']}, "
           f"{info['backend']}; {info['n_layers']} layers, {info['n_values']:,} values), input_scale "
           f"{args.input_scale:g}, thresholds {list(PAPER_THRESHOLDS)}")

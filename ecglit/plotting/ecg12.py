@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from ecglit.constants import LEADS, SAMPLE_RATE, UNITS_PER_MV
 from ecglit.errors import DataError
+from ecglit.utils.io import atomic_path
 
 MM_PER_S, MM_PER_MV = 25.0, 10.0
 ROW_MM = 32.0          # vertical distance between row baselines
@@ -105,16 +106,17 @@ def plot_ecg12(signal: np.ndarray, title: str | None = None, path: str | Path | 
 
 
 def save_png(fig: Figure, path: str | Path, dpi: int = 100, colors: int | None = 64) -> Path:
-    """Save as PNG (optionally palette-quantised to keep files small)."""
+    """Save as PNG (optionally palette-quantised to keep files small), atomically, replacing ``path``
+    (callers refuse existing files beforehand where they are the user's)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="white")
-    if colors:
-        from PIL import Image
+    with atomic_path(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=dpi, facecolor="white")
+        if colors:
+            from PIL import Image
 
-        with Image.open(path) as img:
-            small = img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
-        small.save(path, optimize=True)
+            with Image.open(tmp) as img:
+                small = img.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+            small.save(tmp, optimize=True)
     return path
 
 

@@ -2,13 +2,15 @@
 
     python -m ecglit.sweeps.summarize outputs/ablate_kernel/multiruns/2026-05-01_12-00-00
     python -m ecglit.sweeps.summarize DIR --metric test/auroc_macro --out DIR/report
+    ecglit-summarize DIR                       (the same, installed)
 
 A job is a sub-directory holding ``.hydra/overrides.yaml``. Its row holds the job's overrides (one column
 per override key), the test metrics of ``test_metrics.json`` (``test/<metric>_macro`` and
 ``test/<metric>/<class>``, the names train.py logs) and, when the job used the CSV logger, the last value
 of every other logged metric (e.g. ``val/f1_macro``). Jobs that did not finish stay in the table with
 ``status`` "no test_metrics.json". Writes ``summary.csv`` (everything), ``summary.md`` (swept
-parameters and macro test metrics) and ``summary.png`` (the metric against each swept parameter).
+parameters and macro test metrics) and ``summary.png`` (the metric against each swept parameter); summaries
+already there are replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,11 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from ecglit.errors import ConfigError, DataError
+from ecglit.utils.cli import OneLineArgumentParser, user_error_boundary
+from ecglit.utils.io import atomic_path, ensure_dir, refuse_existing
 
 DEFAULT_METRIC = "test/f1_macro"
+SUMMARY_FILES = {"csv": "summary.csv", "markdown": "summary.md", "plot": "summary.png"}
 STATUS_OK = "ok"
 STATUS_MISSING = "no test_metrics.json"
 
@@ -189,41 +194,50 @@ def plot_metric(frame: pd.DataFrame, metric: str, path: str | Path) -> Path:
     fig.suptitle(f"{metric} over {len(frame)} jobs")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path, overwrite=True) as tmp:  # summarize() refused existing files first
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
 
 def summarize(sweep_dir: str | Path, metric: str = DEFAULT_METRIC, out_dir: str | Path | None = None,
-              plot: bool = True) -> dict[str, Path]:
-    """Write summary.csv, summary.md and (``plot``) summary.png; returns their paths."""
+              plot: bool = True, overwrite: bool = False) -> dict[str, Path]:
+    """Write summary.csv, summary.md and (``plot``) summary.png; returns their paths. Existing summaries
+    are refused before anything is written, unless ``overwrite``."""
+    out = Path(out_dir) if out_dir is not None else Path(sweep_dir)
+    paths = {kind: out / name for kind, name in SUMMARY_FILES.items() if plot or kind != "plot"}
+    refuse_existing(paths.values(), overwrite, hint="--overwrite")
     frame = collect(sweep_dir)
     if metric not in frame.columns:
-        raise ConfigError(f"metric {metric!r} is not in the sweep's results; available: "
+        raise ConfigError(f"--metric {metric!r} is not in the sweep's results; available: "
                           f"{', '.join(metric_columns(frame)) or '(none: no job finished)'}")
-    out = Path(out_dir) if out_dir is not None else Path(sweep_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "summary.csv", "markdown": out / "summary.md"}
-    frame.to_csv(paths["csv"], index=False)
-    paths["markdown"].write_text(markdown_table(frame, metric) + optuna_result(Path(sweep_dir)))
+    ensure_dir(out)
+    with atomic_path(paths["csv"], overwrite=True) as tmp:
+        frame.to_csv(tmp, index=False)
+    with atomic_path(paths["markdown"], overwrite=True) as tmp:
+        tmp.write_text(markdown_table(frame, metric) + optuna_result(Path(sweep_dir)))
     if plot:
-        paths["plot"] = plot_metric(frame, metric, out / "summary.png")
+        plot_metric(frame, metric, paths["plot"])
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecglit.sweeps.summarize", description=__doc__.split("\n")[0])
+def build_parser(prog: str = "python -m ecglit.sweeps.summarize") -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", help="a multirun directory (hydra.sweep.dir), e.g. outputs/<task>/multiruns/<time>")
     parser.add_argument("--metric", default=DEFAULT_METRIC,
                         help=f"column to plot and rank by (default {DEFAULT_METRIC}; e.g. test/auroc_macro, "
                              "test/f1/AF, val/f1_macro with the CSV logger)")
     parser.add_argument("--out", default=None, help="output directory (default: the sweep directory)")
     parser.add_argument("--no-plot", action="store_true", help="write the tables only")
-    args = parser.parse_args(argv)
-    try:
-        paths = summarize(args.sweep_dir, args.metric, args.out, plot=not args.no_plot)
-    except (DataError, ConfigError) as err:
-        parser.exit(2, f"error: {err}\n")
+    parser.add_argument("--overwrite", action="store_true", help="replace summary.* files already there")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m ecglit.sweeps.summarize") -> int:
+    """The program (``ecglit-summarize``): 0 on success; user errors end as one line and SystemExit."""
+    args = build_parser(prog).parse_args(argv)
+    with user_error_boundary(prog):
+        paths = summarize(args.sweep_dir, args.metric, args.out, plot=not args.no_plot, overwrite=args.overwrite)
     print(paths["markdown"].read_text())
     for kind, path in paths.items():
         print(f"{kind}: {path}")

@@ -25,10 +25,10 @@ from ecglit.data.importers.labels import LabelTables
 from ecglit.data.importers.options import ImportOptions
 from ecglit.data.importers.plausibility import group_flags, group_key
 from ecglit.data.importers.record import RecordRef
-from ecglit.data.importers.report import ConversionReport
+from ecglit.data.importers.report import REPORT_FILES, ConversionReport
 from ecglit.data.importers.resample import LONG_RECORD_MODES
 from ecglit.data.importers.standardize import StandardRecord, standardize
-from ecglit.data.shards import EXAMS_CSV, ShardWriter, write_csv
+from ecglit.data.shards import EXAMS_CSV, ShardWriter, check_output_dir, write_csv
 from ecglit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,7 @@ def convert(input: str | Path, output: str | Path, options: ImportOptions | None
         raise ConfigError(f"long_records must be one of {LONG_RECORD_MODES}, got {long_records!r}")
     if first_exam_id < 1:
         raise ConfigError(f"first_exam_id must be >= 1 (0 is the shards' sentinel), got {first_exam_id}")
+    check_output_dir(output, overwrite, REPORT_FILES)  # before reading anything
     options = options or ImportOptions()
     found = scan_input(input, options.ptbxl_rate, exclude=output)
     if discover_tables and (found.cpsc_reference or found.ptbxl_database):
@@ -150,7 +151,7 @@ def convert(input: str | Path, output: str | Path, options: ImportOptions | None
                                         "cpsc_reference": [str(p) for p in found.cpsc_reference],
                                         "ptbxl_database": [str(p) for p in found.ptbxl_database]})
     writer = ShardWriter(out_dir, shard_size=shard_size, sentinel=sentinel, extra_columns=PROVENANCE_COLUMNS,
-                         overwrite=overwrite, compression=compression)
+                         overwrite=overwrite, compression=compression, outputs=REPORT_FILES)
     patients = _Patients()
     next_id = first_exam_id
     converted: list[dict[str, Any]] = []

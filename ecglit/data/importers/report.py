@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ecglit.data.shards import write_csv
+from ecglit.utils.io import write_text
 
 REPORT_COLUMNS = (
     "record", "source_file", "format", "status", "reason", "flags", "notes", "n_exams", "exam_ids",
@@ -15,6 +16,7 @@ REPORT_COLUMNS = (
     "label_source",
 )
 STATUSES = ("converted", "flagged", "skipped")
+REPORT_FILES = ("report.csv", "report.md")
 
 
 @dataclass
@@ -37,11 +39,12 @@ class ConversionReport:
         return [r for r in self.rows if r["status"] == status]
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
+        """Write (or rewrite) REPORT_FILES into ``out_dir``: the conversion owns them (ShardWriter refused
+        a folder that held them before)."""
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        csv_path, md_path = out_dir / "report.csv", out_dir / "report.md"
+        csv_path, md_path = (out_dir / name for name in REPORT_FILES)
         write_csv(csv_path, REPORT_COLUMNS, self.rows)
-        md_path.write_text(self.markdown())
+        write_text(md_path, self.markdown(), overwrite=True)
         return csv_path, md_path
 
     def markdown(self) -> str:

@@ -221,6 +221,14 @@ class SyntheticConfig:
         return cls(**data)
 
 
+def register_schema() -> None:
+    """``ecglit_synthetic_generator`` in Hydra's ConfigStore: :class:`SyntheticConfig` as the schema of the
+    configs' generator options (conf/data/synthetic.yaml, conf/synthesize.yaml)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="ecglit_synthetic_generator", node=SyntheticConfig)
+
+
 def _to_plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _to_plain(v) for k, v in value.items()}

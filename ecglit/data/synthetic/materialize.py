@@ -23,11 +23,14 @@ from ecglit.data.shards import ShardWriter
 from ecglit.data.synthetic.config import SyntheticConfig
 from ecglit.data.synthetic.generator import generate_batch
 from ecglit.errors import ConfigError
+from ecglit.utils.io import write_text
 
 CHUNK_SIZE = 128        # exams per worker task
 BATCH_SIZE = 16         # exams rendered together (fits the caches)
 DEMOGRAPHY_BLOCK = 1000  # patients never span blocks, so exam i's row does not depend on n
 DEMOGRAPHY_STREAM = 7
+METADATA_TABLE = "metadata"  # metadata.csv beside exams.csv
+CONFIG_FILE = "synthetic_config.json"
 METADATA_COLUMNS: tuple[str, ...] = (
     "exam_id", "seed", "index", "hr_bpm", "rate_target_bpm", "pr_ms", "qrs_ms", "qt_ms", "rhythm",
     "av_conduction", "ventricular_conduction", "record_seconds", "pad_left", "noise_level", "gain",
@@ -132,6 +135,8 @@ def materialize(out_dir: str | Path, n: int, seed: int, config: SyntheticConfig 
                 first_exam_id: int = 1, overwrite: bool = False) -> Path:
     """Write exams 0..n-1 of ``seed`` as CODE-15%-layout shards + exams.csv + metadata.csv.
 
+    A folder that already holds any of these is refused unless ``overwrite``.
+
     Exam ``i`` gets ``exam_id = first_exam_id + i``. ``workers=None`` uses every core. Returns ``out_dir``.
     """
     for name, value in (("n", n), ("seed", seed), ("first_exam_id", first_exam_id - 1)):
@@ -146,10 +151,11 @@ def materialize(out_dir: str | Path, n: int, seed: int, config: SyntheticConfig 
     out = Path(out_dir)
     demo = demographics(int(seed), int(n), int(first_exam_id))
     tasks = _chunks(int(seed), int(n), cfg)
-    writer = ShardWriter(out, shard_size=shard_size, overwrite=overwrite)
-    (out / "synthetic_config.json").write_text(json.dumps(
+    writer = ShardWriter(out, shard_size=shard_size, overwrite=overwrite,
+                         outputs=(f"{METADATA_TABLE}.csv", CONFIG_FILE))
+    write_text(out / CONFIG_FILE, json.dumps(
         {"n": int(n), "seed": int(seed), "first_exam_id": int(first_exam_id), "config": cfg.to_dict()},
-        indent=2))
+        indent=2), overwrite=True)
     bar = _progress_bar(int(n), progress)
     try:
         done = 0
@@ -161,7 +167,7 @@ def materialize(out_dir: str | Path, n: int, seed: int, config: SyntheticConfig 
             for k, m in enumerate(meta_rows):
                 m["exam_id"] = rows[k]["exam_id"]
             writer.add(signals, rows)
-            writer.add_table_rows("metadata", METADATA_COLUMNS, meta_rows)
+            writer.add_table_rows(METADATA_TABLE, METADATA_COLUMNS, meta_rows)
             done += len(signals)
             bar.update(len(signals))
         writer.close()
