@@ -117,8 +117,9 @@ def test_intervals_are_reproducible_and_depend_on_the_seed(folder, predictor):
 def test_mismatched_definitions_are_stated(folder, predictor, caplog):
     root, _ = folder
     result = evaluate_test_set(predictor, _spec(root))
-    (line,) = result.report["label_definitions"]["mismatches"]
-    assert line.startswith("SB:") and "sb_max_bpm=50" in line and "60" in line
+    sb, rbbb = result.report["label_definitions"]["mismatches"]
+    assert sb.startswith("SB:") and "sb_max_bpm=50" in sb and "uses 60" in sb
+    assert rbbb.startswith("RBBB:") and "rbbb_qrs_min_ms=120" in rbbb and "uses 100" in rbbb
     assert "LABEL DEFINITIONS DIFFER" in caplog.text
     same = evaluate_test_set(predictor, _spec(root, label_definitions="code"))
     assert same.report["label_definitions"]["mismatches"] == []
