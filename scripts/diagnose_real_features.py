@@ -7,8 +7,8 @@ neurokit2's ``ecg_delineate(method="peak")`` gives P/Q/S peaks on lead II. Every
 numpy/scipy statistics around those R peaks: a median beat per lead (QRS amplitudes and polarity,
 terminal forces in V1/I/V6, T polarity, frontal axis), the beat-to-beat consistency of the P-wave
 window, and the residual after average-beat subtraction (f-wave band power in V1, noise). Nothing here
-reads ecglit's generator; ``ecglit.evaluation.intervals`` (the project's own median-beat delineator,
-independent of the generator) is added as a cross-check with an ``ecglit_`` prefix.
+reads ecglit's generator; ``median_beat_intervals`` (scripts/median_beat_intervals.py, the project's own
+median-beat delineator, independent of the generator) is added as a cross-check with an ``ecglit_`` prefix.
 
 Input: (n, 12) in 1e-4 V at 400 Hz in ecglit's lead order, zero padding already removed.
 """
@@ -270,7 +270,7 @@ def spectrum_features(residual_v1: np.ndarray, raw: np.ndarray, residual: np.nda
 
 def measure_exam(x: np.ndarray, fs: float = FS) -> dict[str, Any]:
     """All features of one exam ((n, 12) in 1e-4 V, padding removed); NaN where not measurable."""
-    from ecglit.evaluation.intervals import measure_intervals
+    from median_beat_intervals import measure_intervals  # scripts/ is on sys.path, as for the others
 
     mv = np.asarray(x, np.float64) / UNITS_PER_MV
     ii = LEADS.index("DII")

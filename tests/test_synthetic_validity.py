@@ -1,34 +1,63 @@
-"""Independent validation of the synthetic generator (issue 2, acceptance points 2 and 3).
+"""Validation of the synthetic generator with established tools (issue 2, acceptance points 2-4).
 
-Point 2: intervals measured back from the signals (``ecglit.evaluation.intervals``, which knows
-nothing about the generator) agree with the generator's metadata, and away from the label
-thresholds the clean labels agree with the label rules applied to the *measured* values:
+Point 2: what wfdb.processing (XQRS R peaks) and neurokit2 (P peaks) measure on the signals, with plain
+numpy around those R peaks (tests/helpers/established_ecg.py), agrees with the generator's metadata, and
+the clean labels follow the clinical rules (``ecglit.data.synthetic.labels``) applied to the measured
+values wherever these tools can tell. Nothing of ecglit measures anything here. What each tool supports
+decides what is asserted (measured on 1200 exams in docs/real-diagnosis.md §1, and below):
 
-- SB: not AF by measurement and HR < 50; ST: not AF and HR > 100; 1dAVb: not AF and PR > 200;
-- AF: ``af_rule`` (median successive RR change > 8 % and no repeating P wave, p_consistency < 0.6);
-- RBBB/LBBB: the label also needs the morphology, which the delineator does not judge, so positives
-  must measure QRS >= 120 ms and negatives must measure QRS < 120 ms unless they carry another
-  wide-QRS conduction pattern (the other bundle-branch block or a nonspecific IVCD).
-
-"Away" means > 5 bpm from an HR threshold and > 20 ms from the PR/QRS threshold; every rule is
-asserted on all exams. PR cannot be measured when the P wave starts before the preceding T wave
-ends (any delineator, and any reader, then sees one merged wave), so the generator never puts a
-long PR there: every 1dAVb positive has its P wave clear of the previous T (RR - PR - QT > 0 by the
-metadata). Only normal PRs in fast sinus tachycardia merge with the T, as in real tracings.
+- Heart rate (XQRS; 60 / mean NN interval): within 2 bpm of the generator's rate for >= 97 % of the exams
+  without ectopic beats (AF aside, whose rate the generator counts differently). XQRS misses some wide
+  ectopic beats, so exams with PACs or PVCs (by the metadata) are left out of every rate check.
+- SB / ST: the label agrees with "not AF by measurement, and measured rate < 50 (> 100) bpm" for >= 98 %
+  of the exams measured more than 5 bpm from the threshold.
+- Atrial flutter, SVT and paced rhythm are not sinus rhythm, hence negative for SB, ST and 1dAVb. Telling
+  them from sinus rhythm needs the atrial rate or the P-wave axis, which neither tool reads (neurokit2's
+  "P peak" is the tallest bump before the Q wave, an F wave or a T wave alike), so these exams (by the
+  metadata) are left out of the SB/ST/1dAVb rules.
+- PR: neurokit2's P peak -> R peak in lead II is a noisy proxy of PR (P onset -> QRS onset). neurokit2
+  looks for the P peak in the last 35 % of the RR only, so long PRs are seen at rates <= 80 bpm; and where
+  the QRS has a broad late R in V6 (LBBB, its incomplete form, IVCD, pacing) the R peak comes 60-110 ms
+  into the QRS instead of about 40 ms. The PR checks therefore use regular rhythms at <= 80 bpm without a
+  broad R in V6 (both measured): there the proxy ranks the exams like the generator's PR (Spearman >= 0.85)
+  and the 1dAVb label agrees with a measured P -> R beyond 200 +- 30 ms for >= 95 % (the proxy's median
+  |error| is about 15 ms, so 30 ms is its margin).
+- AF: the RR irregularity and the P-window consistency each separate AF (AUROC >= 0.93), and AF by
+  measurement (irregularly irregular RR, no repeating P wave) agrees with the label for >= 95 % of all
+  exams; sinus exams are rarely called AF (<= 3 %, <= 10 % of those with ectopic beats).
+- Bundle-branch blocks: neither tool measures the QRS duration reliably (neurokit2's Q peak -> S peak
+  correlates with the generator's QRS at Spearman 0.31, docs/real-diagnosis.md §1), so the label's width
+  threshold is not checked here. The labelled blocks are checked against the morphology of the AHA/ACCF/HRS
+  2009 criteria (Surawicz et al., Circulation 2009; 119: e235) on noise-free renderings of the same exams
+  at rates <= 110 bpm: RBBB an R' in V1/V2 and a broad terminal S in I and V6; LBBB a QS/rS in V1, no q in
+  I and V6 and a broad positive R in I and V6. Each criterion must hold for >= 85 % of the labelled blocks
+  (measured 0.88-1.0 with seed 0: the terminal S in I and V6 of RBBB and the absent q of LBBB are the
+  weakest, as with axis deviation and rate-dependent borderline shapes in real blocks), the other block's
+  criteria for <= 5 %, and neither for exams with a
+  normal narrow QRS. The pool uses the CODE definitions (both blocks from 120 ms); under the PhysioNet ones
+  "RBBB" includes incomplete blocks from 100 ms, to which the complete-block criteria do not apply.
 
 Point 3 (leakage audit): the nuisance variables alone do not predict any label (AUROC <= 0.6).
+Point 4 (learnability, slow): a small CNN learns the labels, and learns nothing from permuted ones.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.established_ecg import (
+    af_by_measurement,
+    lbbb_criteria,
+    measure_rhythm,
+    p_to_r_ms,
+    qrs_morphology,
+    rbbb_criteria,
+)
+from scipy.stats import spearmanr
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
@@ -37,108 +66,161 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torchmetrics.classification import MultilabelAUROC
 
-from ecglit.constants import CLASSES
+from ecglit.constants import CLASSES, SAMPLE_RATE
 from ecglit.data.synthetic import SyntheticConfig, generate_batch
-from ecglit.evaluation.intervals import af_rule, measure_batch
 
-POOL_SEED, POOL_SIZE, CHUNK = 2024, 800, 100
-# Enriched prevalences so that 800 exams hold >= 100 positives of every class (about 180-290).
-ENRICHED = {"prevalence": {"1dAVb": 0.35, "RBBB": 0.35, "LBBB": 0.35, "SB": 0.3, "ST": 0.3, "AF": 0.3}}
+POOL_SEED, POOL_SIZE, CHUNK = 2024, 600, 100
+# Enriched so that 600 exams hold >= 75 positives of every class (77-237 with this seed), with enough sinus
+# exams at 50-80 bpm (where neurokit2 sees long PRs) for the PR checks.
+ENRICHED = {"prevalence": {"1dAVb": 0.4, "RBBB": 0.25, "LBBB": 0.2, "SB": 0.15, "ST": 0.15, "AF": 0.2}}
+META_COLUMNS = ("hr_bpm", "pr_ms", "qrs_ms", "rhythm", "ventricular_conduction", "has_pac", "has_pvc")
+NOT_SINUS = ("flutter", "svt", "paced")  # organised non-sinus rhythms (see the module docstring)
+PR_MAX_BPM, PR_MARGIN_MS = 80.0, 30.0
+MORPHOLOGY_MAX_BPM = 110.0  # faster, and the median-beat window holds the neighbouring beats
 NUISANCES = ("record_seconds", "noise_level", "gain", "pad_left", "has_pac", "has_pvc")
 LEAK_SEED, LEAK_SIZE = 4048, 2000
-META_COLUMNS = (
-    "hr_bpm", "pr_ms", "qrs_ms", "qt_ms", "rhythm", "ventricular_conduction", "has_pac", "has_pvc",
-)
 
 
-def _measured_pool(seed: int, size: int, config: SyntheticConfig) -> pd.DataFrame:
-    frames = []
-    for start in range(0, size, CHUNK):
-        signals, _, clean, metas = generate_batch(seed, np.arange(start, min(start + CHUNK, size)), config)
-        measured = measure_batch(signals).drop(columns="r_peaks").add_prefix("m_")
-        meta = pd.DataFrame(metas)[list(META_COLUMNS)]
-        labels = pd.DataFrame(clean, columns=list(CLASSES)).astype(bool)
-        frames.append(pd.concat([meta, measured, labels], axis=1))
-    pool = pd.concat(frames, ignore_index=True)
-    pool["m_af"] = af_rule(pool.rename(columns=lambda c: c.removeprefix("m_")))
-    # Time from the end of the previous T wave (QRS onset + QT, per the metadata) to P onset.
-    pool["p_clear_of_t_ms"] = 60000.0 / pool["hr_bpm"] - pool["pr_ms"] - pool["qt_ms"]
-    return pool
+def _window(meta: dict) -> slice:
+    """The recorded samples (the padding is cut off by the record's length, as a reader would)."""
+    return slice(meta["pad_left"], meta["pad_left"] + round(meta["record_seconds"] * SAMPLE_RATE))
 
 
-@pytest.fixture(scope="module")
+def _measure(noisy: np.ndarray, clean: np.ndarray, meta: dict) -> dict:
+    """Rhythm and P waves on the exam as generated, QRS shape on its noise-free rendering, and whether
+    neurokit2 can read its PR (see the module docstring)."""
+    rhythm = measure_rhythm(noisy[_window(meta)])
+    out = {k: rhythm[k] for k in ("peaks", "hr_bpm", "rr_irregularity", "regular", "p_consistency")}
+    out["af"] = af_by_measurement(rhythm)
+    shape = qrs_morphology(clean[_window(meta)], rhythm)
+    out["rbbb"] = rbbb_criteria(shape) if shape else {}
+    out["lbbb"] = lbbb_criteria(shape) if shape else {}
+    broad_late_r = out["lbbb"].get("broad_r_v6", True)
+    out["pr_readable"] = bool(rhythm["regular"] and not out["af"] and rhythm["hr_bpm"] <= PR_MAX_BPM
+                              and not broad_late_r and meta["rhythm"] not in NOT_SINUS)
+    return out
+
+
+@pytest.fixture(scope="session")
 def pool() -> pd.DataFrame:
-    return _measured_pool(POOL_SEED, POOL_SIZE, SyntheticConfig.from_dict(ENRICHED))
-
-
-def rule_agreement(pool: pd.DataFrame) -> pd.DataFrame:
-    """Per class: how many exams are away from the threshold and how many agree with the rule."""
-    sinus = ~pool["m_af"]
-    rules = {
-        "SB": (sinus & (pool["m_hr_bpm"] < 50), (pool["hr_bpm"] - 50).abs() > 5),
-        "ST": (sinus & (pool["m_hr_bpm"] > 100), (pool["hr_bpm"] - 100).abs() > 5),
-        "1dAVb": (sinus & (pool["m_pr_ms"] > 200), pool["pr_ms"].isna() | ((pool["pr_ms"] - 200).abs() > 20)),
-        "AF": (pool["m_af"], pd.Series(True, index=pool.index)),
-    }
-    for cls, other in (("RBBB", "lbbb"), ("LBBB", "rbbb")):
-        # Wide by measurement, and not carrying another wide-QRS pattern (morphology from the meta).
-        other_pattern = pool["ventricular_conduction"].isin([other, "ivcd"])
-        rules[cls] = ((pool["m_qrs_ms"] >= 120) & ~other_pattern, (pool["qrs_ms"] - 120).abs() > 20)
+    """POOL_SIZE enriched exams: metadata, clean labels and ``m_*`` measurements (about 40 s of CPU)."""
+    noisy_config = SyntheticConfig.from_dict(ENRICHED)
+    clean_config = SyntheticConfig.from_dict({**ENRICHED, "noise_scale": 0.0})
     rows = []
-    for name, (predicted, away) in rules.items():
-        label = pool[name]
-        agree = (predicted == label)[away]
-        rows.append({"rule": name, "n_away": int(away.sum()), "n_positive_away": int(label[away].sum()),
-                     "agreement": agree.mean(), "positive_agreement": agree[label[away]].mean(),
-                     "negative_agreement": agree[~label[away]].mean()})
-    return pd.DataFrame(rows).set_index("rule")
+    for start in range(0, POOL_SIZE, CHUNK):
+        indices = np.arange(start, min(start + CHUNK, POOL_SIZE))
+        noisy, _, labels, metas = generate_batch(POOL_SEED, indices, noisy_config)
+        clean, _, _, _ = generate_batch(POOL_SEED, indices, clean_config)
+        for k, meta in enumerate(metas):
+            measured = _measure(noisy[k], clean[k], meta)
+            rows.append({**{c: meta[c] for c in META_COLUMNS}, **dict(zip(CLASSES, labels[k].astype(bool))),
+                         **{f"m_{key}": value for key, value in measured.items()}})
+    frame = pd.DataFrame(rows)
+    frame["ectopic"] = frame["has_pac"] | frame["has_pvc"]
+    return frame
 
 
-def test_pool_has_at_least_100_positives_per_class(pool: pd.DataFrame) -> None:
+@pytest.fixture(scope="session")
+def pr_exams(pool: pd.DataFrame) -> pd.DataFrame:
+    """The exams whose PR neurokit2 can read, with its P peak -> R peak (``m_p_to_r_ms``): neurokit2's
+    delineation takes about 0.2 s of CPU per exam, so this runs with the slow tests only."""
+    exams = pool[pool["m_pr_readable"]].copy()
+    config = SyntheticConfig.from_dict(ENRICHED)
+    values = []
+    for start in range(0, len(exams), CHUNK):
+        indices = exams.index[start : start + CHUNK]
+        noisy, _, _, metas = generate_batch(POOL_SEED, indices, config)
+        peaks = exams.loc[indices, "m_peaks"]
+        values += [p_to_r_ms(x[_window(meta)], p) for x, meta, p in zip(noisy, metas, peaks)]
+    exams["m_p_to_r_ms"] = values
+    return exams
+
+
+def test_pool_has_at_least_75_positives_per_class(pool: pd.DataFrame) -> None:
     counts = pool[list(CLASSES)].sum()
-    assert (counts >= 100).all(), counts.to_dict()
+    assert (counts >= 75).all(), counts.to_dict()
 
 
-def test_heart_rate_measured_back_matches_metadata(pool: pd.DataFrame) -> None:
+def test_xqrs_heart_rate_matches_the_metadata(pool: pd.DataFrame) -> None:
+    exams = pool[(pool["rhythm"] != "af") & ~pool["ectopic"]]
+    error = (exams["m_hr_bpm"] - exams["hr_bpm"]).abs()
+    assert len(exams) >= 300 and (exams["rhythm"] != "sinus").sum() >= 30
+    assert (error <= 2).mean() >= 0.97, error.groupby(exams["rhythm"]).describe()
+
+
+@pytest.mark.parametrize(("rule", "threshold"), [("SB", 50.0), ("ST", 100.0)])
+def test_rate_labels_follow_the_measured_rate(pool: pd.DataFrame, rule: str, threshold: float) -> None:
+    exams = pool[~pool["ectopic"] & ~pool["rhythm"].isin(NOT_SINUS)]
+    away = exams[(exams["m_hr_bpm"] - threshold).abs() > 5]
+    side = away["m_hr_bpm"] < threshold if rule == "SB" else away["m_hr_bpm"] > threshold
+    predicted = ~away["m_af"] & side
+    assert away[rule].sum() >= 30 and len(away) >= 300
+    wrong = away[predicted != away[rule]]
+    assert len(wrong) <= 0.02 * len(away), wrong[["rhythm", "hr_bpm", "m_hr_bpm", "m_af", rule]]
+
+
+@pytest.mark.slow
+def test_neurokit_p_to_r_ranks_the_exams_like_the_generator_pr(pr_exams: pd.DataFrame) -> None:
+    exams = pr_exams
+    measured = exams.dropna(subset=["m_p_to_r_ms", "pr_ms"])
+    assert len(exams) >= 120 and len(measured) >= 0.9 * len(exams)  # neurokit2 finds a P in most
+    rho = spearmanr(measured["m_p_to_r_ms"], measured["pr_ms"]).statistic
+    assert rho >= 0.85, rho
+    assert roc_auc_score(measured["1dAVb"], measured["m_p_to_r_ms"]) >= 0.93
+
+
+@pytest.mark.slow
+def test_first_degree_block_label_follows_the_measured_pr(pr_exams: pd.DataFrame) -> None:
+    exams = pr_exams.dropna(subset=["m_p_to_r_ms"])
+    long_pr = exams[exams["m_p_to_r_ms"] > 200 + PR_MARGIN_MS]
+    short_pr = exams[exams["m_p_to_r_ms"] < 200 - PR_MARGIN_MS]
+    assert len(long_pr) >= 25 and len(short_pr) >= 25
+    assert long_pr["1dAVb"].mean() >= 0.95, long_pr[["hr_bpm", "pr_ms", "m_p_to_r_ms", "1dAVb"]]
+    assert (~short_pr["1dAVb"]).mean() >= 0.95, short_pr[["hr_bpm", "pr_ms", "m_p_to_r_ms", "1dAVb"]]
+
+
+def test_af_label_follows_rr_irregularity_and_p_consistency(pool: pd.DataFrame) -> None:
+    measured = pool.dropna(subset=["m_rr_irregularity", "m_p_consistency"])
+    assert len(measured) >= 0.98 * len(pool) and measured["AF"].sum() >= 90
+    assert roc_auc_score(measured["AF"], measured["m_rr_irregularity"]) >= 0.93
+    assert roc_auc_score(measured["AF"], -measured["m_p_consistency"]) >= 0.93
+    agree = pool["m_af"] == pool["AF"]
+    assert agree.mean() >= 0.95 and agree[pool["AF"]].mean() >= 0.85, pool.groupby("rhythm")["m_af"].mean()
+
+
+def test_af_by_measurement_is_not_fooled_by_sinus_distractors(pool: pd.DataFrame) -> None:
     sinus = pool[pool["rhythm"] == "sinus"]
-    error = (sinus["m_hr_bpm"] - sinus["hr_bpm"]).abs()
-    assert len(sinus) >= 400
-    assert (error <= 2).mean() >= 0.95, error.describe()
-
-
-def test_pr_and_qrs_measured_back_match_metadata(pool: pd.DataFrame) -> None:
-    sinus = pool[(pool["rhythm"] == "sinus") & (pool["ventricular_conduction"] != "lbbb")]
-    clear = sinus[sinus["p_clear_of_t_ms"] > 0]
-    pr_error = (clear["m_pr_ms"] - clear["pr_ms"]).abs()
-    assert pr_error.median() <= 10 and (pr_error <= 25).mean() >= 0.85, pr_error.describe()
-    not_lbbb = pool[pool["ventricular_conduction"] != "lbbb"]
-    qrs_error = (not_lbbb["m_qrs_ms"] - not_lbbb["qrs_ms"]).abs()
-    assert qrs_error.median() <= 10 and (qrs_error <= 20).mean() >= 0.9, qrs_error.describe()
-    # LBBB's broad smooth lobes are measured long (their tails carry > 8 % of the peak velocity)
-    # but never short: the measured width stays on the right side of the 120 ms threshold.
-    lbbb = pool[pool["ventricular_conduction"] == "lbbb"]
-    assert ((lbbb["m_qrs_ms"] - lbbb["qrs_ms"]) > -10).mean() >= 0.95
-
-
-@pytest.mark.parametrize("rule", ["SB", "ST", "1dAVb", "AF", "RBBB", "LBBB"])
-def test_labels_follow_the_rules_applied_to_measured_values(pool: pd.DataFrame, rule: str) -> None:
-    table = rule_agreement(pool)
-    row = table.loc[rule]
-    assert row["n_away"] >= 100 and row["n_positive_away"] >= 50, row.to_dict()
-    assert row["agreement"] >= 0.95, table.round(3).to_string()
-
-
-def test_long_pr_never_puts_the_p_wave_on_the_previous_t(pool: pd.DataFrame) -> None:
-    # Where the PR could not be measured by anyone; normal PRs may merge with T in fast tachycardia.
-    long_pr = pool[pool["1dAVb"]]
-    assert len(long_pr) >= 100 and (long_pr["p_clear_of_t_ms"] > 0).all(), long_pr["p_clear_of_t_ms"].describe()
-
-
-def test_af_rule_is_not_fooled_by_sinus_distractors(pool: pd.DataFrame) -> None:
-    sinus = pool[pool["rhythm"] == "sinus"]
-    ectopic = sinus[sinus["has_pac"] | sinus["has_pvc"]]
+    ectopic = sinus[sinus["ectopic"]]
     assert len(ectopic) >= 30
     assert sinus["m_af"].mean() <= 0.03 and ectopic["m_af"].mean() <= 0.1
+
+
+def _criteria(pool: pd.DataFrame, block: str) -> pd.DataFrame:
+    """The block's morphology criteria (one column each) on the exams they were measured on."""
+    shaped = pool[(pool["m_hr_bpm"] <= MORPHOLOGY_MAX_BPM) & pool[f"m_{block}"].map(bool)]
+    return pd.DataFrame(list(shaped[f"m_{block}"]), index=shaped.index).astype(bool)
+
+
+@pytest.mark.parametrize(("block", "criterion"), [
+    ("rbbb", "r_prime_v1_v2"), ("rbbb", "broad_s_i"), ("rbbb", "broad_s_v6"),
+    ("lbbb", "qs_or_rs_v1"), ("lbbb", "no_q_i_v6"), ("lbbb", "broad_r_i"), ("lbbb", "broad_r_v6"),
+])
+def test_labelled_blocks_meet_the_aha_morphology(pool: pd.DataFrame, block: str, criterion: str) -> None:
+    criteria = _criteria(pool, block)
+    labelled = pool.loc[criteria.index, block.upper()]
+    assert labelled.sum() >= 80
+    share = criteria.loc[labelled, criterion].mean()
+    assert share >= 0.85, f"{share:.3f} of {labelled.sum()} labelled {block.upper()} meet {criterion}"
+
+
+def test_block_criteria_do_not_fire_on_the_other_block_or_a_narrow_qrs(pool: pd.DataFrame) -> None:
+    rbbb = _criteria(pool, "rbbb").all(axis=1)
+    lbbb = _criteria(pool, "lbbb").all(axis=1)
+    shaped = pool.loc[rbbb.index]
+    narrow = (shaped["ventricular_conduction"] == "normal") & (shaped["qrs_ms"] < 100)
+    assert narrow.sum() >= 100
+    assert rbbb[shaped["LBBB"]].mean() <= 0.05 and lbbb[shaped["RBBB"]].mean() <= 0.05
+    assert rbbb[narrow].mean() <= 0.02 and lbbb[narrow].mean() <= 0.02
 
 
 @pytest.fixture(scope="module")
@@ -176,45 +258,6 @@ def test_the_leakage_audit_would_catch_a_leak(nuisances: tuple[np.ndarray, np.nd
     leak = af + np.random.default_rng(0).normal(0.0, 1.0, len(af))
     aurocs = audit_aurocs(np.column_stack([features, leak]), labels)
     assert aurocs["AF"] > 0.7 and (aurocs.drop("AF") <= 0.6).all()
-
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-REAL = SHARED / "realdata"
-
-
-def _comparison_script():
-    spec = importlib.util.spec_from_file_location(
-        "synthetic_vs_real", Path(__file__).resolve().parents[1] / "scripts" / "synthetic_vs_real.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.skipif(not (REAL / "labels.csv").is_file(), reason=f"real records not found at {REAL}")
-def test_synthetic_vs_real_comparison_on_a_few_records() -> None:
-    script = _comparison_script()
-    table = pd.read_csv(REAL / "labels.csv").set_index("record", drop=False)
-    # A CPSC RBBB record, a PTB-XL copy with the 200/mV header trap, a Georgia copy with 4880/mV.
-    rows = [table.loc["A0001"], table[table["record"] == "HR00001"].iloc[0],
-            table[table["source"] == "sebgood_physionet2020"].loc["E00001"]]
-    flags, signals = [], []
-    for row in rows:
-        mv, fs, flag = script.read_real_record(REAL, row)
-        assert mv.shape[1] == 12 and fs == 500
-        flags.append(flag)
-        signals.append(script.to_exam(mv, fs))
-    assert flags == ["ok", "fixed-gain", "scale-unknown"]
-    real = script.exam_features(signals)
-    synth_signals, synth_labels = script.load_synthetic(12, seed=3)
-    synth = script.exam_features(synth_signals)
-    assert 40 < real.loc[0, "hr_bpm"] < 150 and real.loc[0, "qrs_ms"] >= 110  # A0001 is RBBB
-    labels = pd.DataFrame([{c: float(r[c]) if not pd.isna(r[c]) else np.nan for c in CLASSES} for r in rows])
-    out = script.compare_features(synth, real, ["hr_bpm", "std_DII"], script.groups(synth_labels),
-                                  script.groups(labels))
-    row = out[(out["group"] == "all") & (out["feature"] == "hr_bpm")].iloc[0]
-    assert row["n_synthetic"] == 12 and row["n_real"] == 3
-    assert row["ratio"] == pytest.approx(synth["hr_bpm"].median() / real["hr_bpm"].median())
-    assert set(out["group"]) == {"all", "none of the six", *CLASSES}
 
 
 # ---------------------------------------------------------------- acceptance 4: learnability

@@ -1,4 +1,10 @@
-"""Heart rate, PR and QRS measured from a 12-lead ECG, independently of how the ECG was made.
+"""Heart rate, PR and QRS measured from a 12-lead ECG: a median-beat delineator for the diagnosis scripts.
+
+A research tool, not part of the framework: ``scripts/diagnose_real_features.py`` adds its values as an
+``ecglit_`` cross-check and ``scripts/synthetic_vs_real.py`` compares synthetic and real records with it.
+It was written in this project and checked on hand-built ECGs (tests/test_median_beat_intervals.py) and on
+ecglit's own synthetic exams, so it is no referee for the generator: tests/test_synthetic_validity.py
+validates the generator with wfdb and neurokit2 instead. Import it with ``scripts/`` on ``sys.path``.
 
 The method follows the AHA advice to prefer *global* intervals (Kligfield et al. 2007):
 
@@ -32,7 +38,6 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage, signal
 
 # I, II, V1..V6 of ecglit's lead order: the 8 leads the other 4 are computed from.
@@ -129,26 +134,12 @@ def _normal_intervals(rr: np.ndarray, irregularity: float) -> np.ndarray:
     return rr[~touching] if (~touching).any() else rr
 
 
-def measure_batch(
-    signals: np.ndarray, fs: float = 400.0, lead_indices: tuple[int, ...] | None = None
-) -> pd.DataFrame:
-    """:func:`measure_intervals` for a (batch, n_samples, n_leads) array; one row per record."""
-    if np.ndim(signals) != 3:
-        raise ValueError(f"signals must be (batch, n_samples, n_leads), got shape {np.shape(signals)}")
-    rows = [measure_intervals(s, fs, lead_indices) for s in signals]
-    return pd.DataFrame(rows, columns=list(RESULT_KEYS))
-
-
-def af_rule(measured: dict[str, Any] | pd.DataFrame) -> Any:
+def af_rule(measured: dict[str, Any]) -> bool:
     """AF by measurement: irregularly irregular RR and no repeating P wave (ESC 2020 wording).
 
     ``rr_irregularity > 0.08`` (median successive RR change above 8 %, which sinus arrhythmia and
-    1-2 ectopic beats rarely reach) and ``p_consistency < 0.6``. Works on one result dict (bool) or
-    a :func:`measure_batch` frame (boolean Series).
+    1-2 ectopic beats rarely reach) and ``p_consistency < 0.6`` (NaN: no P found).
     """
-    if isinstance(measured, pd.DataFrame):
-        irregular = measured["rr_irregularity"] > AF_IRREGULARITY_MIN
-        return irregular & ~(measured["p_consistency"] >= AF_P_CONSISTENCY_MAX)  # NaN: no P found
     irregular = measured["rr_irregularity"] > AF_IRREGULARITY_MIN
     return bool(irregular and not measured["p_consistency"] >= AF_P_CONSISTENCY_MAX)
 
