@@ -51,7 +51,9 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
     if path.suffix.lower() in KERAS_SUFFIXES:
         from ecglit.models.from_keras import classifier_from_keras  # h5py only; not needed otherwise
 
-        return classifier_from_keras(path, input_scale=1.0 if input_scale is None else input_scale).eval()
+        module = classifier_from_keras(path, input_scale=1.0 if input_scale is None else input_scale)
+        check_finite_weights(module, path)
+        return module.eval()
     if not zipfile.is_zipfile(path):
         raise DataError(path, "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)")
     try:
@@ -66,4 +68,14 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
     except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {first})") from None
+    check_finite_weights(module, path)
     return module.eval()
+
+
+def check_finite_weights(module: ECGClassifier, path: str | Path) -> None:
+    """A DataError naming the tensors that hold NaN/inf: such a model predicts NaN for every exam."""
+    bad = [name for name, t in module.state_dict().items()
+           if t.is_floating_point() and not bool(t.isfinite().all())]
+    if bad:
+        raise DataError(path, f"{len(bad)} weight tensor(s) hold NaN or inf values (e.g. {', '.join(bad[:3])}); "
+                              "the training run diverged or the file is damaged")
