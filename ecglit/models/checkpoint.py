@@ -66,8 +66,11 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
         raise DataError(path, f"refused: the checkpoint {what}, which is not plain data (checkpoints are loaded "
                               "with weights_only=True and never run code)") from None
     except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {first})") from None
+        # torch's load_state_dict error names the missing/unexpected weights on the lines after its first
+        lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+        detail = " ".join(lines[:3])
+        detail = detail if len(detail) <= 300 else detail[:297] + "..."
+        raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {detail})") from None
     check_finite_weights(module, path)
     return module.eval()
 

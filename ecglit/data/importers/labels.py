@@ -86,9 +86,12 @@ def labels_from_dx(dx: str) -> tuple[Labels, str]:
         return unannotated(), "none"
     if all(t.isdigit() for t in tokens):
         return labels_from_snomed(tokens), "snomed"
-    unknown = [t for t in tokens if t.upper() not in _CPSC_NAMES]
+    unknown = [t for t in tokens if not t.isdigit() and t.upper() not in _CPSC_NAMES]
     if unknown:
-        raise ValueError(f"Dx {dx!r} mixes unknown names {unknown} (expected SNOMED CT codes or CPSC names)")
+        raise ValueError(f"Dx {dx!r} holds unknown name(s) {unknown} (expected SNOMED CT codes or CPSC names)")
+    codes = [t for t in tokens if t.isdigit()]
+    if codes:
+        raise ValueError(f"Dx {dx!r} mixes SNOMED CT codes {codes} with CPSC names")
     return labels_from_cpsc_names(tokens), "cpsc"
 
 
