@@ -12,10 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import h5py
-import lightning
 import numpy as np
 import scipy.io
-import torch
 
 from ecglit.constants import CLASSES, LEADS, N_SAMPLES
 
@@ -139,6 +137,9 @@ def write_shard_folder(folder: Path, ids: Sequence[int] = (5, 6, 7), shards: int
 def write_checkpoint(path: Path, nan_weight: bool = False, net: dict | None = None,
                      drop_key: str | None = None) -> Path:
     """A tiny ECGClassifier checkpoint as Lightning saves it (optionally broken in one way)."""
+    import lightning
+    import torch
+
     from ecglit.models.ecg_module import ECGClassifier
 
     torch.manual_seed(0)
