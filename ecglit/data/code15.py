@@ -135,12 +135,15 @@ def build_code15_index(root: str | Path, csv: str | Path | None = None,
     absent = [c for c in extra_columns if c not in table.columns]
     if absent:
         raise DataError(csv_path, f"no column(s) {absent}; found {list(table.columns)}")
+    if len(table) == 0:
+        raise DataError(csv_path, "has a header but no rows: no exam in the shards has labels")
     csv_index = pd.Index(csv_ids)
     csv_patients = _patient_codes(table, csv_path)
 
     pos = csv_index.get_indexer(scan.exam_id)
     no_row = keep & (pos < 0)
-    labels = np.where((pos >= 0)[:, None], csv_labels[np.maximum(pos, 0)], np.nan).astype(np.float32)
+    labels = np.full((len(pos), len(CLASSES)), np.nan, np.float32)
+    labels[pos >= 0] = csv_labels[pos[pos >= 0]]
     empty_cells = keep & (pos >= 0) & np.isnan(labels).any(axis=1)
     if missing_labels == "keep":
         empty_cells = keep & (pos >= 0) & np.isnan(labels).all(axis=1)  # partly annotated exams stay

@@ -35,6 +35,11 @@ def read_table(path: str | Path, required: Sequence[str], what: str,
         raise DataError(path, f"{what} not found")
     try:
         header = pd.read_csv(path, dtype=str, nrows=0).columns
+        # pandas renames a repeated column "AF" to "AF.1": compare the names as written
+        written = pd.read_csv(path, dtype=str, header=None, nrows=1, keep_default_na=False).iloc[0].tolist()
+        repeated = sorted({c for c in written if written.count(c) > 1})
+        if repeated:
+            raise DataError(path, f"column(s) {repeated} appear more than once in the header")
         missing = [c for c in required if c not in header]
         if missing:
             raise DataError(path, f"missing column(s) {missing}; found {list(header)}")

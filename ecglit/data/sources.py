@@ -16,6 +16,7 @@ tracings, unreadable records) are left out and listed in ``skipped``; duplicate 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 from ecglit.constants import CLASSES
 from ecglit.data.code_test import read_code_test_labels, resolve_code_test_paths
 from ecglit.data.hdf5_exams import HDF5_SUFFIXES, ExamFile, duplicate_ids, inspect_exam_file, iter_blocks, row_flags
-from ecglit.data.importers import ImportOptions, LabelTables, load_record, scan_input, standardize
+from ecglit.data.importers import ImportOptions, LabelTables, RecordRef, load_record, scan_input, standardize
 from ecglit.data.labels import read_labels_by_id
 from ecglit.data.scan import find_shards
 from ecglit.data.shards import EXAMS_CSV
@@ -126,6 +127,21 @@ def _record_labels(labels: dict[str, int | None]) -> np.ndarray:
     return np.array([np.nan if labels.get(c) is None else float(labels[c]) for c in CLASSES], np.float32)
 
 
+def record_ids(refs: list[RecordRef], root: Path) -> list[str]:
+    """One id per record: its name, or, when two records share a name, every record's path relative to the
+    input (without extension; ``path/name`` for the rows of a multi-record file). Ids are unique."""
+    names = [r.name for r in refs]
+    if len(set(names)) == len(names):
+        return names
+    per_file = Counter(r.path for r in refs)
+    ids = [r.relative_path.rsplit(".", 1)[0] + (f"/{r.name}" if per_file[r.path] > 1 else "") for r in refs]
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    if repeated:
+        raise DataError(root, f"{len(repeated)} record id(s) occur more than once even with their paths "
+                              f"(e.g. {repeated[0]!r}); rename the records")
+    return ids
+
+
 def record_source(path: Path, batch_size: int, options: ImportOptions, long_records: str = "crop",
                   strict: bool = False) -> PredictionSource:
     found = scan_input(path, options.ptbxl_rate)
@@ -134,9 +150,7 @@ def record_source(path: Path, batch_size: int, options: ImportOptions, long_reco
             LabelTables.load(found.cpsc_reference, found.ptbxl_database)))
     if not found.refs:
         raise DataError(path, "no records found (expected shards, an HDF5 file or ECG records)")
-    names = [r.name for r in found.refs]
-    if len(set(names)) != len(names):  # ids must be unique: fall back to paths relative to the input
-        names = [r.relative_path.rsplit(".", 1)[0] for r in found.refs]
+    names = record_ids(found.refs, path)
     source = PredictionSource("records", "record", None, lambda: iter(()), ["source_file", "source", "flags"],
                               has_labels=True)
 

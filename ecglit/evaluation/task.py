@@ -111,7 +111,15 @@ def _predict_split(datamodule: Any, predictor: Predictor, split: str) -> tuple[n
         labels.append(np.asarray(y, np.float32))
     if not probs:
         raise DataError(None, f"the {split} set to evaluate is empty")
-    return np.concatenate(probs), np.concatenate(labels)
+    probs_all = np.concatenate(probs)
+    bad = np.flatnonzero(~np.isfinite(probs_all).all(axis=1))
+    if len(bad):  # metrics over NaN would be silently wrong: name the exams instead
+        exam_ids = getattr(datamodule.dataset(split), "exam_ids", None)
+        shown = [int(exam_ids[i]) if exam_ids is not None else int(i) for i in bad[:5]]
+        raise DataError(None, f"the model's output is NaN or infinite for {len(bad)} exam(s) of the {split} set "
+                              f"({'exam_ids' if exam_ids is not None else 'positions'} {shown}); their tracings "
+                              "hold values too large for float32?")
+    return probs_all, np.concatenate(labels)
 
 
 def data_config_of_run(ckpt_path: str | Path) -> DictConfig | None:

@@ -38,7 +38,7 @@ from ecglit.evaluation.bootstrap import (
     percentile_interval,
     probability_scores,
 )
-from ecglit.inference.predictor import Predictor
+from ecglit.inference.predictor import NON_FINITE_OUTPUT, Predictor
 from ecglit.metrics.classification import METRICS
 from ecglit.utils.io import atomic_open, ensure_dir, write_text
 
@@ -149,13 +149,18 @@ def evaluate_test_set(predictor: Predictor, spec: TestSetSpec) -> TestSetResult:
     probs: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     for batch in source.batches():
-        ids.extend(batch.ids)
-        sources.extend(str(e.get("source", "")) for e in (batch.extra or [{}] * len(batch.ids)))
-        probs.append(predictor.predict_batch(batch.x))
-        n = len(batch.ids)
-        labels.append(batch.labels if batch.labels is not None else np.full((n, len(CLASSES)), np.nan, np.float32))
-    if not probs:
-        raise DataError(spec.root, f"test set {spec.name!r}: no exam could be read")
+        p, scored = predictor.predict_finite(batch.x)
+        keep = np.flatnonzero(scored)
+        source.skipped.extend((str(batch.ids[i]), NON_FINITE_OUTPUT) for i in np.flatnonzero(~scored))
+        ids.extend(batch.ids[i] for i in keep)
+        extra = batch.extra or [{}] * len(batch.ids)
+        sources.extend(str(extra[i].get("source", "")) for i in keep)
+        probs.append(p[keep])
+        labels.append(batch.labels[keep] if batch.labels is not None
+                      else np.full((len(keep), len(CLASSES)), np.nan, np.float32))
+    if not ids:
+        raise DataError(spec.root, f"test set {spec.name!r}: no exam could be read and scored "
+                                   f"({len(source.skipped)} skipped)")
     p, y = np.concatenate(probs), np.concatenate(labels).astype(np.float64)
     classes = list(predictor.class_names)
     thresholds = np.asarray(predictor.thresholds, np.float64)

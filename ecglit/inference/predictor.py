@@ -21,6 +21,10 @@ from ecglit.errors import ConfigError, DataError
 from ecglit.inference.backends import make_backend
 from ecglit.models.checkpoint import load_classifier
 
+# Why an exam has no prediction row when the network's output for it is not a number.
+NON_FINITE_OUTPUT = ("the model's output for this exam is NaN or infinite (tracing values too large for "
+                     "float32?); no probability written")
+
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """"auto" (or None): CUDA when available, else CPU; otherwise the named device."""
@@ -97,6 +101,14 @@ class Predictor:
             chunk = x[start:start + self.batch_size].transpose(1, 2).contiguous() * self.input_scale
             out.append(torch.sigmoid(self.backend(chunk)).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def predict_finite(self, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(probs (B, C), scored (B,) bool)``: an exam is scored when all its probabilities are finite.
+
+        Callers leave the others out and list them (:data:`NON_FINITE_OUTPUT`): a NaN is never a prediction.
+        """
+        probs = self.predict_batch(x)
+        return probs, np.isfinite(probs).all(axis=1)
 
     def labels(self, probs: np.ndarray) -> np.ndarray:
         """Thresholded 0/1 labels (prob >= the class's threshold)."""

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ecglit.data.importers.cli import options_from_config
 from ecglit.errors import ConfigError, DataError
-from ecglit.inference.predictor import Predictor
+from ecglit.inference.predictor import NON_FINITE_OUTPUT, Predictor
 from ecglit.data.sources import ExamBatch, PredictionSource, open_source
 from ecglit.utils.io import atomic_open, ensure_dir, refuse_existing
 
@@ -67,16 +67,19 @@ def write_predictions(predictor: Predictor, source: PredictionSource, output: st
         writer.writerow(columns)
         batch: ExamBatch
         for batch in source.batches():
-            probs = predictor.predict_batch(batch.x)
+            probs, scored = predictor.predict_finite(batch.x)
             labels = predictor.labels(probs)
             for i, exam_id in enumerate(batch.ids):
+                if not scored[i]:
+                    source.skipped.append((str(exam_id), NON_FINITE_OUTPUT))
+                    continue
                 extra = batch.extra[i] if batch.extra else {}
                 writer.writerow([exam_id, *(f"{p:.6g}" for p in probs[i]), *labels[i].tolist(),
                                  *(extra.get(c, "") for c in source.extra_columns)])
                 if plot is not None:
                     plot(batch.x[i], title=_title(exam_id, probs[i], labels[i], predictor.class_names),
                          path=Path(plot_dir) / f"{_safe_name(exam_id)}.png")
-            n += len(batch.ids)
+            n += int(scored.sum())
             bar.update(len(batch.ids))
         if n == 0:  # nothing is written for an input without exams
             raise DataError(source.path, "no exam could be predicted")
@@ -100,8 +103,9 @@ def run_prediction(cfg: DictConfig) -> int:
     n = write_predictions(predictor, source, cfg.output, plot_dir, progress=cfg.progress,
                           overwrite=bool(cfg.overwrite))
     if source.skipped:
-        log.warning("%d record(s) could not be read and have no row: %s", len(source.skipped),
-                    "; ".join(f"{p}: {why}" for p, why in source.skipped[:10]))
+        log.warning("%d exam(s) or record(s) could not be scored and have no row: %s%s", len(source.skipped),
+                    "; ".join(f"{p}: {why}" for p, why in source.skipped[:10]),
+                    "; ..." if len(source.skipped) > 10 else "")
     log.info("wrote %d prediction(s) to %s (input_scale %g, thresholds %s)", n, cfg.output,
              predictor.input_scale, [round(float(t), 4) for t in predictor.thresholds])
     return n

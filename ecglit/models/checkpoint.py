@@ -51,7 +51,9 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
     if path.suffix.lower() in KERAS_SUFFIXES:
         from ecglit.models.from_keras import classifier_from_keras  # h5py only; not needed otherwise
 
-        return classifier_from_keras(path, input_scale=1.0 if input_scale is None else input_scale).eval()
+        module = classifier_from_keras(path, input_scale=1.0 if input_scale is None else input_scale)
+        check_finite_weights(module, path)
+        return module.eval()
     if not zipfile.is_zipfile(path):
         raise DataError(path, "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)")
     try:
@@ -64,8 +66,12 @@ def load_classifier(name_or_path: str | Path, map_location: str = "cpu", input_s
         raise DataError(path, f"refused: the checkpoint {what}, which is not plain data (checkpoints are loaded "
                               "with weights_only=True and never run code)") from None
     except (RuntimeError, KeyError, EOFError, OSError, TypeError, ValueError, AttributeError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {first})") from None
+        # torch's load_state_dict error names the missing/unexpected weights on the lines after its first
+        lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+        detail = " ".join(lines[:3])
+        detail = detail if len(detail) <= 300 else detail[:297] + "..."
+        raise DataError(path, f"not a loadable ECGClassifier checkpoint ({type(err).__name__}: {detail})") from None
+    check_finite_weights(module, path)
     return module.eval()
 
 
@@ -90,3 +96,12 @@ def export_weights(src: str | Path, out: str | Path, provenance: dict | None = N
     torch.save(slim, tmp)
     os.replace(tmp, out)
     return out
+
+
+def check_finite_weights(module: ECGClassifier, path: str | Path) -> None:
+    """A DataError naming the tensors that hold NaN/inf: such a model predicts NaN for every exam."""
+    bad = [name for name, t in module.state_dict().items()
+           if t.is_floating_point() and not bool(t.isfinite().all())]
+    if bad:
+        raise DataError(path, f"{len(bad)} weight tensor(s) hold NaN or inf values (e.g. {', '.join(bad[:3])}); "
+                              "the training run diverged or the file is damaged")

@@ -1,8 +1,9 @@
 """Plain arrays: ``.npy`` (2-D) or ``.csv`` (numbers, optionally a header row of lead names).
 
 They carry no rate or units, so the config states them: ``fs`` (Hz), ``lead_names`` (default: the CSV
-header, else the 12 CODE leads in order) and ``array_gain`` (units per mV; 1 = millivolts). Either
-orientation is accepted: (samples, leads) or (leads, samples), told apart by the number of leads.
+header, else the 12 CODE leads in order) and ``array_gain`` (units per mV; unset = millivolts). Integer
+arrays hold ADC counts or microvolts, never millivolts: they need ``array_gain`` (or a ``gain_override``).
+Either orientation is accepted: (samples, leads) or (leads, samples), told apart by the number of leads.
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ def read_array(ref: RecordRef, options: ImportOptions) -> RawRecord:
         raise DataError(path, f"cannot read array ({type(e).__name__}: {e})", record=ref.name) from None
     if data.ndim != 2:
         raise DataError(path, f"array has shape {data.shape}; expected 2-D (samples, leads)", record=ref.name)
-    try:
-        data = data.astype(np.float64)
-    except (TypeError, ValueError):
-        raise DataError(path, "array holds non-numeric values", record=ref.name) from None
+    if data.dtype.kind == "O":  # a CSV column pandas could not read as numbers
+        try:
+            data = data.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(path, "array holds non-numeric values", record=ref.name) from None
+    if data.dtype.kind not in "iuf":
+        raise DataError(path, f"array holds {data.dtype} values, expected real numbers", record=ref.name)
     if options.fs is None:
         raise DataError(path, "plain arrays carry no sampling rate: set fs=<Hz> (and lead_names, array_gain)",
                         record=ref.name)
@@ -77,6 +81,12 @@ def read_array(ref: RecordRef, options: ImportOptions) -> RawRecord:
         data = data.T
     override = options.gain_for(ref)
     gain = override or options.array_gain
+    if gain is None:
+        if data.dtype.kind in "iu":
+            raise DataError(path, f"array holds integers ({data.dtype}: ADC counts or microvolts?), not "
+                                  "millivolts; set array_gain (units per mV, e.g. 1000 for microvolts)",
+                            record=ref.name)
+        gain = 1.0
     meta = {"source_file": ref.relative_path, "gain_used": gain, "label_source": "none",
             "gain_overridden": override is not None, "header_gain": options.array_gain, "notes": []}
-    return RawRecord(ref.name, data / gain, float(options.fs), names, meta=meta)
+    return RawRecord(ref.name, data.astype(np.float64) / gain, float(options.fs), names, meta=meta)

@@ -42,8 +42,9 @@ def options_from_config(cfg: DictConfig | dict) -> ImportOptions:
         raise ConfigError(f"lead_names must be a list like [I,II,V1], got {lead_names!r}")
     return ImportOptions(
         gain_override=as_mapping(c.get("gain_override"), "gain_override"),
-        fs=c.get("fs"), lead_names=lead_names, array_gain=float(c.get("array_gain") or 1.0),
-        cpsc_fs=float(c.get("cpsc_fs") or 500), ptbxl_rate=int(c.get("ptbxl_rate") or 500),
+        fs=c.get("fs"), lead_names=lead_names, array_gain=c.get("array_gain"),
+        cpsc_fs=500 if c.get("cpsc_fs") is None else c["cpsc_fs"],
+        ptbxl_rate=500 if c.get("ptbxl_rate") is None else c["ptbxl_rate"],
         code_test_labels=c.get("code_test_labels"), tables=tables,
     )
 

@@ -15,7 +15,15 @@ import numpy as np
 
 from ecglit.constants import CLASSES, LEADS, SAMPLE_RATE, UNITS_PER_MV
 from ecglit.data.code_test import read_code_test_labels
-from ecglit.data.hdf5_exams import TRACINGS, ExamFile, inspect_exam_file, open_h5, read_rows, require_values
+from ecglit.data.hdf5_exams import (
+    TRACINGS,
+    ExamFile,
+    duplicate_ids,
+    inspect_exam_file,
+    open_h5,
+    read_rows,
+    require_values,
+)
 from ecglit.data.importers.options import ImportOptions
 from ecglit.data.importers.record import RawRecord, RecordRef, unannotated
 from ecglit.errors import DataError
@@ -31,8 +39,11 @@ def _info(path: Path) -> ExamFile:
 
 
 def hdf5_refs(path: Path, root: Path | None = None) -> list[RecordRef]:
-    """One reference per exam row (sentinel rows with exam_id 0 left out)."""
+    """One reference per exam row (sentinel rows with exam_id 0 left out); repeated exam_ids are refused."""
     info = _info(path)
+    repeated, where = duplicate_ids([info])
+    if len(repeated):
+        raise DataError(path, f"{len(repeated)} exam_id(s) occur more than once; {where}")
     if info.exam_ids is None:
         return [RecordRef(path, "code_test", f"{path.stem}_{i}", int(i), root) for i in info.exam_rows]
     return [RecordRef(path, "code_test", str(int(info.exam_ids[i])), int(i), root) for i in info.exam_rows]

@@ -42,7 +42,10 @@ def read_cpsc(ref: RecordRef, options: ImportOptions) -> RawRecord:
     if not isinstance(ecg, dict) or "data" not in ecg:
         raise DataError(ref.path, "no struct 'ECG' with field 'data' (expected a raw CPSC 2018 record)",
                         record=ref.name)
-    data = np.asarray(ecg["data"], dtype=np.float64)
+    data = np.asarray(ecg["data"])
+    if data.dtype.kind not in "iuf":
+        raise DataError(ref.path, f"ECG.data holds {data.dtype} values, expected numbers in mV", record=ref.name)
+    data = data.astype(np.float64)
     if data.ndim != 2 or data.shape[0] != len(CPSC_LEADS):
         raise DataError(ref.path, f"ECG.data has shape {data.shape}, expected (12, n_samples)",
                         record=ref.name)

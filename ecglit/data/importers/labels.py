@@ -86,9 +86,12 @@ def labels_from_dx(dx: str) -> tuple[Labels, str]:
         return unannotated(), "none"
     if all(t.isdigit() for t in tokens):
         return labels_from_snomed(tokens), "snomed"
-    unknown = [t for t in tokens if t.upper() not in _CPSC_NAMES]
+    unknown = [t for t in tokens if not t.isdigit() and t.upper() not in _CPSC_NAMES]
     if unknown:
-        raise ValueError(f"Dx {dx!r} mixes unknown names {unknown} (expected SNOMED CT codes or CPSC names)")
+        raise ValueError(f"Dx {dx!r} holds unknown name(s) {unknown} (expected SNOMED CT codes or CPSC names)")
+    codes = [t for t in tokens if t.isdigit()]
+    if codes:
+        raise ValueError(f"Dx {dx!r} mixes SNOMED CT codes {codes} with CPSC names")
     return labels_from_cpsc_names(tokens), "cpsc"
 
 
@@ -104,17 +107,28 @@ def read_cpsc_reference(path: str | Path) -> dict[str, Labels]:
     """CPSC 2018 ``REFERENCE.csv`` (Recording, First_label, Second_label, Third_label; codes 1-9)."""
     path = Path(path)
     df = read_table(path, ["Recording"], "CPSC 2018 REFERENCE.csv")
+    recordings = df["Recording"].str.strip()
+    repeated = recordings[recordings.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        lines = (np.flatnonzero(recordings.to_numpy() == first) + 2).tolist()
+        raise DataError(path, f"{repeated.nunique()} Recording(s) appear on more than one row (e.g. "
+                              f"{first!r} on lines {lines})")
+    if (recordings == "").any():
+        raise DataError(path, "empty Recording name",
+                        record=f"line {int(np.flatnonzero(recordings == '')[0]) + 2}")
+    label_columns = [c for c in df.columns if c != "Recording"]
     out: dict[str, Labels] = {}
-    for i, row in enumerate(df.itertuples(index=False)):
+    for i, (recording, cells) in enumerate(zip(recordings, df[label_columns].itertuples(index=False))):
         names = []
-        for cell in row[1:]:
-            if str(cell).strip():
-                try:
-                    names.append(CPSC_CODE_TO_NAME[int(float(cell))])
-                except (KeyError, ValueError):
-                    raise DataError(path, f"label {cell!r} is not a CPSC code 1-9",
-                                    record=f"line {i + 2}") from None
-        out[str(row[0]).strip()] = labels_from_cpsc_names(names)
+        for cell in cells:
+            code = str(cell).strip()
+            if not code:
+                continue
+            if not re.fullmatch(r"\d+(?:\.0*)?", code) or int(float(code)) not in CPSC_CODE_TO_NAME:
+                raise DataError(path, f"label {cell!r} is not a CPSC code 1-9", record=f"line {i + 2}")
+            names.append(CPSC_CODE_TO_NAME[int(float(code))])
+        out[recording] = labels_from_cpsc_names(names)
     return out
 
 
@@ -123,14 +137,24 @@ def read_ptbxl_database(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     table = read_table(path, ["ecg_id", "scp_codes"], "PTB-XL ptbxl_database.csv")
     ecg_id = parse_int_column(table, "ecg_id", path)
+    repeated = np.unique(ecg_id[pd.Index(ecg_id).duplicated()])
+    if len(repeated):
+        lines = (np.flatnonzero(ecg_id == repeated[0]) + 2).tolist()
+        raise DataError(path, f"{len(repeated)} ecg_id(s) appear on more than one row (e.g. ecg_id "
+                              f"{repeated[0]} on lines {lines})")
     df = table.replace("", np.nan).set_index(pd.Index(ecg_id, name="ecg_id")).drop(columns=["ecg_id"])
     for column in ("age", "sex", "patient_id"):
         if column in df.columns:
-            df[column] = pd.to_numeric(df[column], errors="coerce")
-    try:
-        df["labels"] = [labels_from_scp_codes(s) for s in df["scp_codes"]]
-    except (ValueError, SyntaxError) as e:
-        raise DataError(path, f"unparseable scp_codes ({e})") from None
+            values = pd.to_numeric(df[column], errors="coerce")
+            df[column] = values.where(np.isfinite(values))  # "inf" is no age, sex or patient
+    labels = []
+    for i, text in enumerate(df["scp_codes"]):
+        try:
+            labels.append(labels_from_scp_codes("" if pd.isna(text) else text))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
+            raise DataError(path, f"unparseable scp_codes {text!r} ({type(e).__name__}: {e})",
+                            record=f"line {i + 2}, ecg_id {ecg_id[i]}") from None
+    df["labels"] = labels
     return df
 
 

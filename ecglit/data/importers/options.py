@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ class ImportOptions:
             (``sebgood_physionet2020/*/E*``); the first matching entry wins.
         fs: sampling rate of plain arrays (.npy/.csv), Hz.
         lead_names: lead order of plain arrays (default: the CSV header, or the 12 CODE leads).
-        array_gain: units per mV of plain arrays (1 = values in mV, 1000 = microvolts).
+        array_gain: units per mV of plain arrays (1 = values in mV, 1000 = microvolts); None: floating-point
+            arrays are in mV and integer arrays are refused (ADC counts need their gain).
         cpsc_fs: sampling rate of raw CPSC 2018 .mat files (they carry none).
         ptbxl_rate: read PTB-XL's 500 Hz (``filename_hr``) or 100 Hz (``filename_lr``) records.
         code_test_labels: CSV with columns 1dAVb..ST row-aligned with a CODE-test HDF5.
@@ -32,23 +34,22 @@ class ImportOptions:
     gain_override: dict[str, float] = field(default_factory=dict)
     fs: float | None = None
     lead_names: list[str] | None = None
-    array_gain: float = 1.0
+    array_gain: float | None = None
     cpsc_fs: float = 500.0
     ptbxl_rate: int = 500
     code_test_labels: Path | None = None
     tables: LabelTables = field(default_factory=LabelTables)
 
     def __post_init__(self) -> None:
-        self.gain_override = {str(k): float(v) for k, v in (self.gain_override or {}).items()}
-        bad = {k: v for k, v in self.gain_override.items() if not v > 0}
-        if bad:
-            raise ConfigError(f"gain_override values must be positive (ADC units per mV), got {bad}")
-        if self.ptbxl_rate not in (100, 500):
-            raise ConfigError(f"ptbxl_rate must be 100 or 500, got {self.ptbxl_rate}")
-        if self.fs is not None and not self.fs > 0:
-            raise ConfigError(f"fs must be positive, got {self.fs}")
-        if not self.array_gain > 0:
-            raise ConfigError(f"array_gain must be positive, got {self.array_gain}")
+        self.gain_override = {str(k): _positive(f"gain_override[{k!r}]", v, "ADC units per mV")
+                              for k, v in (self.gain_override or {}).items()}
+        if self.ptbxl_rate not in (100, 500, "100", "500"):
+            raise ConfigError(f"ptbxl_rate must be 100 or 500, got {self.ptbxl_rate!r}")
+        self.ptbxl_rate = int(self.ptbxl_rate)
+        self.fs = None if self.fs is None else _positive("fs", self.fs, "Hz")
+        self.array_gain = None if self.array_gain is None else _positive("array_gain", self.array_gain,
+                                                                         "units per mV")
+        self.cpsc_fs = _positive("cpsc_fs", self.cpsc_fs, "Hz")
         if self.code_test_labels is not None:
             self.code_test_labels = Path(self.code_test_labels)
 
@@ -60,6 +61,17 @@ class ImportOptions:
             if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
                 return gain
         return None
+
+
+def _positive(name: str, value: object, unit: str) -> float:
+    """``value`` as a positive finite float; a ConfigError naming the option otherwise."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise ConfigError(f"{name} must be a positive number ({unit}), got {value!r}")
+    return number
 
 
 def as_mapping(value: Mapping | Sequence | None, what: str) -> dict:

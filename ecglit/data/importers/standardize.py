@@ -13,6 +13,12 @@ from ecglit.data.importers.record import RawRecord
 from ecglit.data.importers.resample import fit_length, resample_to
 from ecglit.errors import DataError
 
+# An ECG is recorded at 100 Hz (PTB-XL's low rate) to a few kHz; a rate outside this range is a header or
+# configuration error, and resampling it to 400 Hz would give nothing usable.
+RATE_RANGE_HZ = (50.0, 20_000.0)
+# A record shorter than this holds no heartbeat at 60 bpm: padding it to 10.24 s would make an empty exam.
+MIN_DURATION_S = 1.0
+
 
 @dataclass
 class StandardRecord:
@@ -39,6 +45,17 @@ def check_finite(raw: RawRecord, path: object = None) -> None:
                         record=raw.name)
 
 
+def check_timing(raw: RawRecord, path: object = None) -> None:
+    """DataError for a sampling rate outside RATE_RANGE_HZ or a record shorter than MIN_DURATION_S."""
+    lo, hi = RATE_RANGE_HZ
+    if not (np.isfinite(raw.fs) and lo <= raw.fs <= hi):
+        raise DataError(path, f"sampling rate {raw.fs:g} Hz is outside {lo:g}-{hi:g} Hz (an ECG's rates); "
+                              "check the header or the fs option", record=raw.name)
+    if raw.duration_s < MIN_DURATION_S:
+        raise DataError(path, f"record is {raw.duration_s:.3g} s long ({raw.n_samples} samples at {raw.fs:g} Hz); "
+                              f"at least {MIN_DURATION_S:g} s is needed for an exam", record=raw.name)
+
+
 def standardize(raw: RawRecord, long_records: str = "crop", path: object = None) -> StandardRecord:
     """Map leads, check plausibility, resample to 400 Hz, fit to 4096 samples, scale to 1e-4 V.
 
@@ -47,6 +64,7 @@ def standardize(raw: RawRecord, long_records: str = "crop", path: object = None)
     """
     path = path if path is not None else raw.meta.get("path", raw.meta.get("source_file"))
     check_finite(raw, path)
+    check_timing(raw, path)
     signal, derived, dropped = to_code_leads(raw.signal, raw.lead_names, path=path, record=raw.name)
     at_limit = [canonical_lead(n) or n for n in raw.meta.get("at_adc_limit", [])]
     plaus = check_record(signal, raw.fs, at_adc_limit=at_limit)

@@ -15,6 +15,7 @@ import wfdb
 from wfdb.io import _signal
 
 from ecglit.data.importers.header_fields import comment_fields, demographics, header_labels
+from ecglit.data.importers.header_lines import read_header_lines, usable_gains
 from ecglit.data.importers.options import ImportOptions
 from ecglit.data.importers.record import RawRecord, RecordRef
 from ecglit.errors import DataError
@@ -56,6 +57,7 @@ def check_signal_files(header: wfdb.Record, base: Path, record: str) -> None:
 def read_wfdb(ref: RecordRef, options: ImportOptions) -> RawRecord:
     """Read a WFDB record (``ref.path`` is its ``.hea``) into millivolts."""
     base = ref.path.with_suffix("")
+    _, lines = read_header_lines(ref.path, ref.name)  # wfdb guesses unreadable rates and gains: check first
     try:
         header = wfdb.rdheader(str(base))
     except Exception as e:  # wfdb raises bare ValueError/HeaderSyntaxError/IndexError on bad headers
@@ -88,10 +90,7 @@ def read_wfdb(ref: RecordRef, options: ImportOptions) -> RawRecord:
         raise DataError(ref.path, f"missing (invalid-code) samples in lead(s) {', '.join(invalid_leads)}",
                         record=ref.name)
     override = options.gain_for(ref)
-    gains = np.array([override or g for g in rec.adc_gain], dtype=np.float64)
-    if np.any(gains == 0):
-        raise DataError(ref.path, "header gain is 0 (uncalibrated); set gain_override for this record",
-                        record=ref.name)
+    gains = usable_gains(lines, override, ref.path, ref.name)  # wfdb reads a gain of 0 as 200
     baseline = np.array(rec.baseline, dtype=np.float64)
     factors = [unit_factor(u) for u in rec.units]
     signal = (digital - baseline) / gains * np.array([f or 1.0 for f in factors])
@@ -102,10 +101,10 @@ def read_wfdb(ref: RecordRef, options: ImportOptions) -> RawRecord:
     if unknown_units:
         notes.append(f"unknown unit(s) {unknown_units} read as mV")
     meta = {"source_file": ref.relative_path, "gain_used": gain_text(gains), "label_source": label_source,
-            "gain_overridden": override is not None, "header_gain": gain_text(rec.adc_gain), "notes": notes,
+            "gain_overridden": override is not None, "header_gain": gain_text([g or 0.0 for g in lines.gains]), "notes": notes,
             "at_adc_limit": at_limit,
             **demographics(fields), **extra}
-    return RawRecord(ref.name, signal, float(rec.fs), list(rec.sig_name), labels, meta)
+    return RawRecord(ref.name, signal, lines.fs, list(rec.sig_name), labels, meta)
 
 
 def gain_text(gains) -> float | str:
