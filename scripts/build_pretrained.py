@@ -97,7 +97,9 @@ def main() -> None:
     if not args.skip_training:
         subprocess.run(train_cmd, cwd=REPO, check=True)
     best = json.loads((run / "test_metrics.json").read_text())["checkpoint"]
-    command = "python scripts/build_pretrained.py" + "".join(f" {a}" for a in sys.argv[1:])
+    # the command that rebuilds this model: where the run and the file go does not change it
+    command = "python scripts/build_pretrained.py" + (f" --seed {args.seed}" if args.seed else "") + \
+        "".join(f" {o}" for o in args.overrides)
     out = export_weights(best, args.out_dir / f"{NAME}.ckpt", overwrite=True,
                          provenance={"command": command, "experiment": EXPERIMENT, "seed": args.seed,
                                      "built": dt.date.today().isoformat()})

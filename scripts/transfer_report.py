@@ -61,7 +61,7 @@ def _predict(predictor: Predictor, dm: ECGDataModule, split: str) -> tuple[np.nd
 def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
     if not (run_dir / "test_metrics.json").is_file():
         cmd = [sys.executable, "train.py", "experiment=finetune", f"init_from={ckpt}", "data=code15",
-               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv", "test_sets=null",
+               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv",
                f"hydra.run.dir={run_dir}", "callbacks.rich_progress_bar=null", *overrides]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:

@@ -31,7 +31,7 @@ PROGRAMS = {
     **{f"ecglit-{name}": name for name in ("train", "evaluate", "predict", "convert", "synthesize", "summarize")},
 }
 ARGPARSE = {"summarize": "ecglit.sweeps.summarize", "from_keras": "ecglit.models.from_keras"}
-NOT_ECGLIT = ("pytest", "benchmarks/")  # python commands of other tools
+NOT_ECGLIT = ("pytest", "benchmarks/", "scripts/")  # other tools, and argparse scripts (not Hydra programs)
 HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i", "--config-name", "-cn",
                           "--config-dir", "-cd", "--config-path", "-cp", "--experimental-rerun"}
 HYDRA_FLAGS = {"-m", "--multirun", "--resolve", "--help", "-h", "--hydra-help", "--version", "--run", "-r"}

@@ -97,8 +97,9 @@ class ECGClassifier(L.LightningModule):
         n = len(class_names)
         self.train_metrics = threshold_metric_collection(n).clone(prefix="train/")
         # Probabilities and targets of a whole val/test epoch (synced across DDP ranks on compute).
-        self._probs = CatMetric()
-        self._targets = CatMetric()
+        # keep NaN (not annotated) cells: the default strategy drops them and flattens the epoch
+        self._probs = CatMetric(nan_strategy="disable")
+        self._targets = CatMetric(nan_strategy="disable")
         # Epoch loss as one mean over all ranks' exams (sync_dist would average per-rank means, which
         # differs from the single-process value when ranks hold different numbers of exams).
         self._eval_loss = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
