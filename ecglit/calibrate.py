@@ -56,9 +56,20 @@ def choose_thresholds(probs: np.ndarray, labels: np.ndarray, current: np.ndarray
             n_pos = int(np.nansum(labels[:, i]))
             how[c] = "kept: no positives in the set" if n_pos == 0 else "kept: no negatives in the set"
             continue
-        new[i] = threshold
+        new[i] = _float32_at_least(threshold)
         how[c] = rule
     return new, how
+
+
+def _float32_at_least(threshold: float) -> float:
+    """The smallest float32 >= ``threshold``. Checkpoints store thresholds as float32 and the Predictor's
+    probabilities are float32, so a probability is >= the stored value exactly when it is >= ``threshold``
+    (rounding to nearest could fall back onto a score, e.g. the one just above every score that
+    ``specificity:1.0`` may pick, and label that exam positive)."""
+    t32 = np.float32(threshold)
+    if float(t32) < threshold:
+        t32 = np.nextafter(t32, np.float32(np.inf))
+    return float(t32)
 
 
 def _checkpoint_dict(path: Path, module: Any) -> dict[str, Any]:
