@@ -24,6 +24,7 @@ from ecglit.data.importers import (
     scan_input,
     standardize,
 )
+from ecglit.data.importers.databases import database_of
 from ecglit.data.importers.labels import labels_from_dx, labels_from_scp_codes
 from ecglit.data.importers.leads import canonical_lead, to_code_leads
 from ecglit.data.importers.plausibility import check_record, lead_amplitudes
@@ -271,3 +272,12 @@ def test_plausibility_flags(realdata: Path) -> None:
     level = np.percentile(np.abs(x[:, big] - np.median(x[:, big])), 99.0) * 0.6
     clipped[:, big] = np.clip(x[:, big], np.median(x[:, big]) - level, np.median(x[:, big]) + level)
     assert check_record(clipped, raw.fs).flags == ["clipped"]
+
+
+@pytest.mark.parametrize(("name", "database"), [
+    ("A0001", "CPSC 2018"), ("Q0048", "CPSC 2018 extra"), ("I01", "INCART"), ("S0010", "PTB"),
+    ("HR00001", "PTB-XL"), ("E07509", "Georgia"), ("JS00012", "Chapman-Shaoxing-Ningbo"),
+    ("records100/00000/00001_lr", "PTB-XL"), ("A000", ""), ("HR0001", ""), ("patient001", ""), ("E00009x", ""),
+])
+def test_database_from_the_public_record_names(name, database):
+    assert database_of(name) == database

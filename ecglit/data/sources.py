@@ -29,6 +29,7 @@ from ecglit.constants import CLASSES
 from ecglit.data.code_test import read_code_test_labels, resolve_code_test_paths
 from ecglit.data.hdf5_exams import HDF5_SUFFIXES, ExamFile, duplicate_ids, inspect_exam_file, iter_blocks, row_flags
 from ecglit.data.importers import ImportOptions, LabelTables, RecordRef, load_record, scan_input, standardize
+from ecglit.data.importers.databases import database_of
 from ecglit.data.labels import read_labels_by_id
 from ecglit.data.scan import find_shards
 from ecglit.data.shards import EXAMS_CSV
@@ -169,7 +170,9 @@ def record_source(path: Path, batch_size: int, options: ImportOptions, long_reco
                 log.warning("skipped %s", e)
                 continue
             rel = ref.relative_path
-            info = {"source_file": rel, "source": rel.split("/", 1)[0] if "/" in rel else "",
+            # per source: the public database when the record's name says it, else its first folder
+            folder = rel.split("/", 1)[0] if "/" in rel else ""
+            info = {"source_file": rel, "source": database_of(std.raw.name) or folder,
                     "flags": ";".join(std.plausibility.flags)}
             y = _record_labels(std.raw.labels)
             for k, exam in enumerate(std.exams):

@@ -6,7 +6,8 @@
 
 ``train.py`` scores the best checkpoint on each set after its own test; ``evaluate.py ckpt_path=...``
 does it for any checkpoint. Per set: per-class and macro AUROC, AP, F1, sensitivity, specificity and
-precision with bootstrap 95% intervals, overall and per source (the first folder under ``root``), written to
+precision with bootstrap 95% intervals, overall and per source (the public database when the record
+names say it, e.g. CPSC 2018, PTB-XL, Georgia; else the first folder under ``root``), written to
 ``test_<name>_metrics.json`` and ``test_<name>_predictions.csv`` beside test_metrics.json, printed, and
 logged under ``test/<name>/...``. Cells a source did not annotate (empty) never count as negatives. Each set
 declares its label definitions; a mismatch with the model's is stated loudly.

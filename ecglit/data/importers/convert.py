@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ecglit.constants import CLASSES
+from ecglit.data.importers.databases import database_of
 from ecglit.data.importers.duplicates import MAX_EXAMS, duplicate_pairs, fingerprint, merged_groups
 from ecglit.data.importers.formats import load_record, scan_input
 from ecglit.data.importers.labels import LabelTables
@@ -33,7 +34,7 @@ from ecglit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-PROVENANCE_COLUMNS = ("source_file", "record", "window", "original_fs", "duration_s", "n_leads_original",
+PROVENANCE_COLUMNS = ("source_file", "record", "database", "window", "original_fs", "duration_s", "n_leads_original",
                       "gain_used", "flags", "label_source", "notes")
 
 
@@ -57,6 +58,7 @@ def _exam_rows(std: StandardRecord, ref: RecordRef, first_id: int, patient_id: i
         "age": meta.get("age"), "is_male": meta.get("is_male"), "patient_id": patient_id,
         **{c: _label_cell(raw.labels.get(c)) for c in CLASSES},
         "source_file": meta.get("source_file", ref.relative_path), "record": raw.name,
+        "database": database_of(raw.name),
         "original_fs": raw.fs, "duration_s": round(std.duration_s, 3),
         "n_leads_original": std.n_leads_original, "gain_used": meta.get("gain_used"),
         "flags": ";".join(std.plausibility.flags), "label_source": meta.get("label_source"),
