@@ -74,6 +74,10 @@ def model_card(run: Path, command: str, seed: int) -> str:
         f"{test['macro']['f1']:.3f}.", "",
         "## Limitations", "",
         "- Research use only. Not a medical device; not validated for clinical decisions.",
+        *[f"- **{c}: F1 {overall['per_class'][c]['f1']['value']:.2f} on the real records at the shipped threshold** "
+          f"(AUROC {overall['per_class'][c]['auroc']['value']:.2f}): the synthetic {c} does not yet carry over to "
+          "real records; see docs/synthetic-vs-real.md." for c in CLASSES
+          if (overall['per_class'][c]['f1']['value'] or 0.0) < 0.5],
         "- Few real positives per class (9-39): the intervals above are wide. Real-record performance on other "
         "sources, devices and populations will differ; thresholds chosen on synthetic data may need "
         "recalibration (`python -m ecglit.calibrate`) or fine-tuning (`experiment=finetune`) on local data.",

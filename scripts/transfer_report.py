@@ -1,12 +1,14 @@
 """Zero-shot vs recalibrated vs fine-tuned, cross-validated on a labelled shard folder (issue 12.4).
 
-    python scripts/transfer_report.py --ckpt synthetic_resnet_small --shards DIR --out docs/transfer-realdata.md
+    python scripts/transfer_report.py --ckpt synthetic_resnet_small --test-set realdata --out docs/transfer-realdata.md
+    python scripts/transfer_report.py --ckpt CKPT --shards DIR --out report.md
 
-DIR is a converted record folder (``python -m ecglit.data.convert input=../shared/realdata output=DIR ...``:
-labels from the records, empty cells not annotated, one patient_id per recording found twice). Two schemes,
-each giving one out-of-fold prediction per exam:
+``--test-set NAME`` converts the record folder of ``conf/test_sets/NAME.yaml`` with the importer options
+that preset declares (into ``--work``); ``--shards DIR`` takes a folder converted already
+(``python -m ecglit.data.convert``: labels from the records, empty cells not annotated, one patient_id per
+recording found twice). Two schemes, each giving one out-of-fold prediction per exam:
 - k-fold (``--folds``, stratified by class, whole patients: ``data.split=kfold``);
-- leave one source out (the first folder of ``source_file``: ``data.split=holdout``).
+- leave one database out (the ``database`` column, from the public record names: ``data.split=holdout``).
 Per fold, from the same starting model:
 - zero-shot: the model's own thresholds;
 - recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
@@ -30,9 +32,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ecglit.calibrate import choose_thresholds  # noqa: E402
+from ecglit.configs import compose  # noqa: E402
 from ecglit.constants import CLASSES  # noqa: E402
 from ecglit.data.code15 import build_code15_index  # noqa: E402
 from ecglit.data.datamodule import ECGDataModule  # noqa: E402
+from ecglit.data.importers.cli import options_from_config  # noqa: E402
+from ecglit.data.importers.convert import convert  # noqa: E402
 from ecglit.evaluation.bootstrap import (  # noqa: E402
     bootstrap_probability_scores,
     macro_replicates,
@@ -79,7 +84,8 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
         fit_ids, fit_probs, fit_labels = zip(*(_predict(base, dm, s) for s in ("train", "val")))
         recal, _ = choose_thresholds(np.concatenate(fit_probs), np.concatenate(fit_labels),
                                      np.asarray(base.thresholds, np.float64), "max_f1", list(CLASSES))
-        overrides = [f"data.{key}={value}" for key, value in split.items()]
+        overrides = [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
+                     for key, value in split.items()]
         tuned_ckpt = _finetune(ckpt, shards, work / name / f"fold{k}", overrides)
         tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
@@ -141,25 +147,36 @@ def markdown(results: dict, ckpt: str, command: str) -> str:
     return "\n".join(lines)
 
 
+def _convert_test_set(name: str, out: Path) -> Path:
+    """The preset's records converted with the importer options it declares (done once)."""
+    spec = compose("train", [f"test_sets={name}", f"paths.root_dir={REPO}"]).extra_tests[name]
+    if not (out / "exams.csv").is_file():
+        convert(spec.root, out, options_from_config(spec.get("records") or {}))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", required=True)
-    parser.add_argument("--shards", type=Path, required=True)
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--shards", type=Path, help="a converted, labelled shard folder")
+    inputs.add_argument("--test-set", help="a preset of conf/test_sets (a labelled record folder)")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--sources", nargs="*", default=None, help="sources to hold out (default: every one "
+    parser.add_argument("--sources", nargs="*", default=None, help="databases to hold out (default: every one "
                                                                    "with at least 20 labelled exams)")
     parser.add_argument("--work", type=Path, default=Path("outputs/transfer"))
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    index = build_code15_index(args.shards, missing_labels="keep", extra_columns=("source_file",))
+    if args.test_set:
+        args.shards = _convert_test_set(args.test_set, args.work / "shards")
+    index = build_code15_index(args.shards, missing_labels="keep", extra_columns=("database",))
     sources = args.sources
     if sources is None:
-        first = np.array([s.split("/", 1)[0] for s in index.columns["source_file"]])
-        names, counts = np.unique(first, return_counts=True)
-        sources = [n for n, c in zip(names, counts) if c >= 20]
+        names, counts = np.unique(np.asarray(index.columns["database"], str), return_counts=True)
+        sources = [n for n, c in zip(names, counts) if c >= 20 and n not in ("", "nan")]
     schemes = {f"{args.folds}-fold cross-validation (stratified by class, whole patients)":
                [{"split": "kfold", "folds": args.folds, "fold": k} for k in range(args.folds)],
-               "leave one source out": [{"split": "holdout", "holdout_column": "source_file", "holdout_value": s}
+               "leave one database out": [{"split": "holdout", "holdout_column": "database", "holdout_value": s}
                                         for s in sources]}
     results = {}
     for name, splits in schemes.items():

@@ -277,7 +277,7 @@ def test_plausibility_flags(realdata: Path) -> None:
 @pytest.mark.parametrize(("name", "database"), [
     ("A0001", "CPSC 2018"), ("Q0048", "CPSC 2018 extra"), ("I01", "INCART"), ("S0010", "PTB"),
     ("HR00001", "PTB-XL"), ("E07509", "Georgia"), ("JS00012", "Chapman-Shaoxing-Ningbo"),
-    ("records100/00000/00001_lr", "PTB-XL"), ("A000", ""), ("HR0001", ""), ("patient001", ""), ("E00009x", ""),
+    ("records100/00000/00001_lr", "PTB-XL"), ("s0010_re", "PTB"), ("A000", ""), ("HR0001", ""), ("patient001", ""), ("E00009x", ""),
 ])
 def test_database_from_the_public_record_names(name, database):
     assert database_of(name) == database

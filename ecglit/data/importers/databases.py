@@ -16,6 +16,7 @@ CINC_DATABASES = (
     (re.compile(r"JS\d{5}"), "Chapman-Shaoxing-Ningbo"),
 )
 PTBXL_RECORD = re.compile(r"\d{5}_(lr|hr)")
+PTB_RECORD = re.compile(r"s\d{4}_(re|rem)")  # PTB Diagnostic ECG Database (PhysioNet ptbdb)
 
 
 def database_of(record_name: str) -> str:
@@ -24,4 +25,6 @@ def database_of(record_name: str) -> str:
     for pattern, database in CINC_DATABASES:
         if pattern.fullmatch(name):
             return database
-    return "PTB-XL" if PTBXL_RECORD.fullmatch(name) else ""
+    if PTBXL_RECORD.fullmatch(name):
+        return "PTB-XL"
+    return "PTB" if PTB_RECORD.fullmatch(name) else ""
