@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/synthetic_vs_real.py --real ../shared/realdata --out docs
 
-Writes ``<out>/synthetic-vs-real.md`` and ``<out>/figures/synthetic_vs_real_*.png``. Both data sets
+Writes ``<out>/synthetic-vs-real-signals.md`` and ``<out>/figures/synthetic_vs_real_*.png``. Both data sets
 go through the same code: the record is cropped to its first 10 s at 400 Hz (zero padding removed),
 ``median_beat_intervals`` (scripts/median_beat_intervals.py) measures HR/PR/QRS, and per-lead amplitude
 statistics are taken after removing each lead's median. Real records whose header gain is known to be wrong are rescaled
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                                   {"all": sg["all"]}, {"all": rg["all"][trusted]})
     (args.out / "figures").mkdir(parents=True, exist_ok=True)
     figures = plot_comparison(synth_features, real_features, sg, rg, trusted, args.out / "figures")
-    report = args.out / "synthetic-vs-real.md"
+    report = args.out / "synthetic-vs-real-signals.md"
     write_report(report, intervals, amplitudes, real, figures, args.n_synthetic, args.seed)
     print(f"wrote {report} and {len(figures)} figures in {time.time() - started:.0f} s")
     return 0

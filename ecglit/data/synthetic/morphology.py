@@ -50,7 +50,7 @@ NORMAL_QRS: tuple[tuple[float, float, float, tuple[float, float, float]], ...] =
     (66.0, 9.0, 0.42, (-0.53, -0.20, 1.00)),  # terminal basal: posterior and rightward (deep S in V1-V3)
 )
 # Fitted so that per-exam lead amplitudes (p99.5 and peak-to-peak, median over exams) come close to
-# real 12-lead records (docs/synthetic-vs-real.md) while keeping CODE-15%'s pooled lead stds.
+# real 12-lead records (docs/synthetic-vs-real-signals.md) while keeping CODE-15%'s pooled lead stds.
 
 
 def _shape(p: ExamParams, start: int, stop: int, scale: float) -> np.ndarray:
