@@ -330,3 +330,27 @@ def test_cli_keeps_an_existing_output_and_overwrites_it_on_request(
     checkpoint = torch.load(out, weights_only=True)
     assert json.loads(json.dumps(checkpoint["hyper_parameters"])) == checkpoint["hyper_parameters"]  # plain
     assert checkpoint["keras_source"]["keras_version"].startswith("3.")
+
+
+def test_predict_py_takes_the_keras_file_itself(paper_keras: PaperKeras, tmp_path: Path) -> None:
+    """``predict.py ckpt=model.hdf5 input=<shards>``: the CSV holds Keras's own probabilities (input scale
+    1.0, the stored values as the paper's predict.py feeds them) and labels at the paper's thresholds."""
+    import pandas as pd
+    from helpers.broken_inputs import write_shard_folder
+
+    from ecglit.configs import compose
+    from ecglit.inference.task import run_prediction
+
+    path = write_keras2(as_keras2(read_keras3(paper_keras.path)), tmp_path / "model.hdf5")
+    x = paper_keras.synthetic
+    write_shard_folder(tmp_path / "in", ids=range(11, 11 + len(x)), x=x)
+    out = tmp_path / "predictions.csv"
+    cfg = compose("predict", [f"ckpt={path}", f"input={tmp_path / 'in'}", f"output={out}", "progress=false",
+                              "backend=eager", "precision=32", "device=cpu"])
+    assert run_prediction(cfg) == len(x)
+    table = pd.read_csv(out)
+    probs = table[[f"prob_{c}" for c in ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST")]].to_numpy()
+    assert list(table["exam_id"]) == list(range(11, 11 + len(x)))
+    assert np.abs(probs - paper_keras.synthetic_probs).max() <= 1e-5 + 5e-6  # CSV keeps 6 significant digits
+    labels = table[[f"label_{c}" for c in ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST")]].to_numpy()
+    np.testing.assert_array_equal(labels, (probs >= np.asarray(PAPER_THRESHOLDS)).astype(int))
