@@ -755,6 +755,16 @@ PROGRAM_CASES = [
 REAL_PROCESS = {"convert-strict-bad-rate"}  # the default suite starts one real process; the slow suite all
 
 
+def _drop_logging_handlers() -> None:
+    """A fresh process has no logging handlers; the program (Hydra) installs its own on today's stderr."""
+    import logging
+
+    for logger in [logging.getLogger(), *(v for v in logging.root.manager.loggerDict.values()
+                                          if isinstance(v, logging.Logger))]:
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+
+
 def _run_as_main(argv: list[str]) -> None:
     """Run a program as ``python <argv>`` would, in this process (``runpy``: ``__name__ == "__main__"``)."""
     import runpy
@@ -782,6 +792,7 @@ def test_program_boundary_in_process(case: ProgramCase, tmp_path: Path, monkeypa
     argv = case.argv(d)
     monkeypatch.setattr(sys, "argv", [argv[1] if argv[0] == "-m" else argv[0], *argv[2 if argv[0] == "-m" else 1:]])
     GlobalHydra.instance().clear()
+    _drop_logging_handlers()  # earlier tests may leave handlers on streams that pytest has closed since
     with pytest.raises(SystemExit) as info:
         _run_as_main(argv)
     check_program(case, d, info.value.code, capsys.readouterr().err)
