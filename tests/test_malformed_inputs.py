@@ -752,7 +752,7 @@ PROGRAM_CASES = [
                 lambda d: ["-m", "ecglit.sweeps.summarize", str(d / "sweep")],
                 "python -m ecglit.sweeps.summarize", 1, ("sweep", "not a directory")),
 ]
-REAL_PROCESS = {"convert-strict-bad-rate"}  # the default suite starts one real process; the slow suite all
+REAL_PROCESS = {c.id for c in PROGRAM_CASES}  # every case as a real process in the default suite
 
 
 def _drop_logging_handlers() -> None:
@@ -784,6 +784,10 @@ def check_program(case: ProgramCase, d: Path, code: int | None, stderr: str) -> 
         case.after(d)
 
 
+# In-process runs are slow-suite only: after tests/test_from_keras.py has imported Keras/JAX in the same
+# pytest process, a program run in-process under capsys ends the whole session ("lost sys.stderr"; not
+# understood yet). The real-process variant below covers every case in the default suite.
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in PROGRAM_CASES])
 def test_program_boundary_in_process(case: ProgramCase, tmp_path: Path, monkeypatch, capsys) -> None:
     """The entry point's own boundary, called as the program would be (sys.argv set), without a process."""
