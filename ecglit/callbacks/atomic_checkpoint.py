@@ -16,18 +16,9 @@ from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ecglit.errors import ConfigError
+from ecglit.utils.io import pid_alive
 
 _LIGHTNING_CKPT_ALIASES = ("last", "best", "hpc", "registry")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -45,7 +36,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by killed writers
         pid = stale.name[len(path.name) + 2: -len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             stale.unlink(missing_ok=True)
     tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
     try:

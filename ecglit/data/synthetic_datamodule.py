@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Subset
 from ecglit.data.datamodule import ECGDataModule
 from ecglit.data.splits import make_split
 from ecglit.errors import ConfigError, DataError
+from ecglit.utils.io import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +41,6 @@ def _synthetic_api() -> Any:
 
 def _generator_version(synthetic: Any) -> str:
     return str(getattr(synthetic, "GENERATOR_VERSION", getattr(synthetic, "__version__", "0")))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _SplitSubset(Subset):
@@ -127,7 +118,7 @@ class SyntheticDataModule(ECGDataModule):
         parent.mkdir(parents=True, exist_ok=True)
         for stale in parent.glob(f".tmp-{self.cache_key}-*"):  # left by killed runs
             pid = stale.name.rsplit("-", 2)[-2]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
         tmp = parent / f".tmp-{self.cache_key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         log.info("generating %d synthetic exams (seed %d) into %s", self.n, self.generator_seed, self.root)

@@ -109,3 +109,14 @@ def write_text(path: str | Path, text: str, overwrite: bool = False, encoding: s
     with atomic_open(path, "w", overwrite, encoding=encoding) as f:
         f.write(text)
     return Path(path)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a temporary file named after a dead one is left over)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
