@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.broken_inputs import TINY_NET, exam_block, file_bytes, write_checkpoint, write_csv, write_shard_folder
+from helpers.broken_inputs import exam_block, file_bytes, write_checkpoint, write_csv, write_shard_folder
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from sklearn.metrics import f1_score, recall_score
@@ -400,15 +400,7 @@ def test_nothing_calibratable_writes_nothing(setup, tmp_path):
 
 
 def test_checkpoint_with_other_classes_is_refused(setup, tmp_path):
-    import lightning
-
-    from ecglit.models.ecg_module import ECGClassifier
-
-    torch.manual_seed(0)
-    module = ECGClassifier(net=TINY_NET, class_names=["a", "b", "c"])
-    other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-                "pytorch-lightning_version": lightning.__version__}, other)
+    other = write_checkpoint(tmp_path / "other.ckpt", class_names=["a", "b", "c"])
     out = tmp_path / "new.ckpt"
     with pytest.raises(DataError, match=r"predicts the classes \['a', 'b', 'c'\]"):
         calibrate(calibrate_cfg(other, setup.folder("other"), out))

@@ -272,13 +272,7 @@ def test_check_training_labels_directly():
 
 
 def test_pretrained_model_with_other_classes_is_refused(data, tmp_path):
-    import lightning
-
-    torch.manual_seed(0)
-    module = ECGClassifier(net=TINY_NET, class_names=["a", "b", "c"])
-    other = tmp_path / "other.ckpt"
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
-                "pytorch-lightning_version": lightning.__version__}, other)
+    other = write_checkpoint(tmp_path / "other.ckpt", class_names=["a", "b", "c"])
     cfg = compose_train(["experiment=finetune", f"init_from={other}", "data=code15", f"data.root={data.folder}",
                          "logger=none", "train=false", "test=false"], tmp_path)
     with pytest.raises(DataError, match=r"predicts the classes \['a', 'b', 'c'\]") as info:

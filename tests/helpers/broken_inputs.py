@@ -135,7 +135,7 @@ def write_shard_folder(folder: Path, ids: Sequence[int] = (5, 6, 7), shards: int
 # --- checkpoints --------------------------------------------------------------------------------------
 
 def write_checkpoint(path: Path, nan_weight: bool = False, net: dict | None = None,
-                     drop_key: str | None = None) -> Path:
+                     drop_key: str | None = None, class_names: list[str] | None = None) -> Path:
     """A tiny ECGClassifier checkpoint as Lightning saves it (optionally broken in one way)."""
     import lightning
     import torch
@@ -143,7 +143,7 @@ def write_checkpoint(path: Path, nan_weight: bool = False, net: dict | None = No
     from ecglit.models.ecg_module import ECGClassifier
 
     torch.manual_seed(0)
-    module = ECGClassifier(net=TINY_NET)
+    module = ECGClassifier(net=TINY_NET, **({"class_names": class_names} if class_names else {}))
     state = module.state_dict()
     if nan_weight:
         state["net.stem.0.weight"].view(-1)[0] = float("nan")
