@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.bf16 import native_bf16_only
 from helpers.hydra_config import compose_train
 from omegaconf import open_dict
 
@@ -69,6 +70,7 @@ def _smoke_metrics(trainer: str, seed: int, tmp_path: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
+@native_bf16_only
 @pytest.mark.timeout(1800)  # six short trainings; minutes on a busy machine
 def test_bf16_reaches_float32_validation_metrics(tmp_path: Path) -> None:
     """The smoke experiment (4 epochs, 768 exams), 3 seeds each: bf16-mixed and float32 agree within the

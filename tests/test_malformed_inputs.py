@@ -752,9 +752,6 @@ PROGRAM_CASES = [
                 lambda d: ["-m", "ecglit.sweeps.summarize", str(d / "sweep")],
                 "python -m ecglit.sweeps.summarize", 1, ("sweep", "not a directory")),
 ]
-# every case as a real process in the default suite but train's: its data error comes after Lightning has
-# logged its "GPU available" INFO lines to stderr, so its single-line check fails (slow suite, known)
-REAL_PROCESS = {c.id for c in PROGRAM_CASES} - {"train-header-only-exams.csv"}
 
 
 def _drop_logging_handlers() -> None:
@@ -811,9 +808,7 @@ def _real_process(case: ProgramCase, d: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, id=c.id, marks=(*c.marks, *(() if c.id in REAL_PROCESS else (pytest.mark.slow,))))
-    for c in PROGRAM_CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in PROGRAM_CASES])
 def test_program_boundary_real_process(case: ProgramCase, tmp_path: Path) -> None:
     """The same, as a real process: nothing else reaches stderr (warnings, tracebacks, Hydra's own lines)."""
     d = tmp_path / "case"

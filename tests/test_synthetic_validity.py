@@ -150,11 +150,13 @@ def test_xqrs_heart_rate_matches_the_metadata(pool: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize(("rule", "threshold"), [("SB", 50.0), ("ST", 100.0)])
 def test_rate_labels_follow_the_measured_rate(pool: pd.DataFrame, rule: str, threshold: float) -> None:
-    exams = pool[~pool["ectopic"] & ~pool["rhythm"].isin(NOT_SINUS)]
+    # Sinus exams: SB and ST are false in AF by definition, and how often the measurement finds AF
+    # (fast AF is the least irregular) is test_af_label_follows_rr_irregularity_and_p_consistency's.
+    exams = pool[~pool["ectopic"] & (pool["rhythm"] == "sinus")]
     away = exams[(exams["m_hr_bpm"] - threshold).abs() > 5]
     side = away["m_hr_bpm"] < threshold if rule == "SB" else away["m_hr_bpm"] > threshold
     predicted = ~away["m_af"] & side
-    assert away[rule].sum() >= 30 and len(away) >= 300
+    assert away[rule].sum() >= 30 and len(away) >= 250
     wrong = away[predicted != away[rule]]
     assert len(wrong) <= 0.02 * len(away), wrong[["rhythm", "hr_bpm", "m_hr_bpm", "m_af", rule]]
 

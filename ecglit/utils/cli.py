@@ -114,6 +114,24 @@ def load_task(task: Task | str) -> Task:
     return getattr(importlib.import_module(module), name)
 
 
+# Libraries that, on import, give their logger a handler of its own on stderr and stop propagation.
+SELF_LOGGING_LIBRARIES = ("lightning", "lightning.pytorch", "lightning.fabric")
+
+
+def route_library_logs_to_hydra() -> None:
+    """Send Lightning's INFO lines ("GPU available: ...") through Hydra's handlers (the console on stdout
+    and the run's log file) instead of Lightning's own stderr handler, so that stderr holds only errors
+    and an error stays the one line it is meant to be. Nothing changes when logging is not configured."""
+    if not logging.getLogger().handlers:
+        return
+    for name in SELF_LOGGING_LIBRARIES:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.__stderr__):
+                logger.removeHandler(handler)
+        logger.propagate = True
+
+
 @contextlib.contextmanager
 def _hydra_hands_over_errors() -> Iterator[None]:
     old = os.environ.get("HYDRA_FULL_ERROR")
@@ -162,7 +180,9 @@ def run_hydra_program(program: str, config_name: str, task: Task | str, argv: Se
     def job(cfg: DictConfig) -> Any:
         with user_error_boundary(program, cfg):
             require_values(cfg)
-            return load_task(task)(cfg)
+            loaded = load_task(task)
+            route_library_logs_to_hydra()
+            return loaded(cfg)
 
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=config_name)(job)
     with user_error_boundary(program), _hydra_hands_over_errors(), _command_line(program, argv):

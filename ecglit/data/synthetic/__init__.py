@@ -22,7 +22,9 @@ from ecglit.data.synthetic.materialize import materialize
 #    gains and electrode misplacement, beat-to-beat jitter and respiratory rotation, spread of QRS/T and
 #    bundle-branch-block morphology), fine-to-coarse AF, atrial flutter and SVT as non-sinus negatives,
 #    50 or 60 Hz mains, electrode-motion artefacts.
-GENERATOR_VERSION = "3"
+# 4: LBBB loop fitted to real LBBB lead amplitudes: a larger early posterior force (deep QS in V1-V3), a
+#    lateral R half as tall, a frontal axis around +20 degrees, a taller anterior T and a flat lateral T.
+GENERATOR_VERSION = "4"
 
 __all__ = ["GENERATOR_VERSION", "LABEL_DEFINITIONS", "SyntheticConfig", "SyntheticECGDataset", "SyntheticExam",
            "generate_batch", "generate_exam", "materialize"]

@@ -76,7 +76,7 @@ def _rbbb_weight(qrs_ms: float) -> float:
 def _lbbb_y(p: ExamParams) -> float:
     """Inferior component of the LBBB activation: a frontal axis around +20 degrees (IQR about -20 to +40,
     as in the real LBBB records, docs/real-diagnosis.md); left-axis LBBB a minority."""
-    return 0.3 + 0.35 * p.axis_tilt
+    return 0.25 + 0.25 * p.axis_tilt
 
 
 def _qrs_rows(p: ExamParams) -> list:
@@ -92,16 +92,17 @@ def _qrs_rows(p: ExamParams) -> list:
     if p.ventricular_conduction == VC_LBBB:
         # No septal q; the left ventricle activated slowly from the right: an early posterior force (the
         # deep, steep QS/rS in V1-V3) flowing into a leftward one (the broad, slurred R in I, aVL, V5, V6).
-        # Both are large: the LBBB QRS is about twice the normal one. The lobes' spacing runs from a broad
-        # monophasic R (close) to a mid-QRS notch (apart); their extents (+-2.5 sigma) span exactly [0, d].
+        # The posterior force dominates (V2 peak-to-peak about 3 mV, lateral R about 1 mV: the medians of
+        # real LBBB, docs/real-diagnosis.md section 3.2). The lobes' spacing runs from a broad monophasic R
+        # (close) to a mid-QRS notch (apart); their extents (+-2.5 sigma) span exactly [0, d].
         spread = _shape(p, 20, 25, 1.0)
         y = _lbbb_y(p)
         sig = d / float(np.clip(LBBB_SIGMA_DIVISOR + 1.0 * spread[0], 5.2, 8.0))
         early = (0.35, y, 0.95 + 0.25 * spread[3])
         late = (0.95, y, 0.30)
-        return [(0.12 * d, 0.05 * d, 0.2, (0.8, 0.2, 0.1)),
-                (EXTENT * sig, sig, 2.4 * np.exp(0.2 * spread[1]), early),
-                (d - EXTENT * sig, sig, 2.2 * np.exp(0.2 * spread[2]), late)]
+        return [(0.12 * d, 0.05 * d, 0.3, (0.8, 0.2, 0.1)),
+                (EXTENT * sig, sig, 2.7 * np.exp(0.2 * spread[1]), early),
+                (d - EXTENT * sig, sig, 0.9 * np.exp(0.2 * spread[2]), late)]
     if p.ventricular_conduction == VC_RBBB:
         # Normal septal/LV activation in the first ~80 ms, then a slow right-anterior R' ending at QRS
         # offset: rSR' in V1/V2 and a broad terminal S in I, aVL, V5, V6.
@@ -128,8 +129,8 @@ def _t_rows(p: ExamParams) -> tuple[list, float]:
         # Secondary ST-T, anterior: the tall T of V1-V3 (about +0.6 mV), only mildly discordant laterally
         # (V6 between -0.2 and +0.15 mV in real LBBB); the ST deviation starts clear of the J point.
         st_t = float(np.exp(_shape(p, 30, 31, 0.3)[0]))  # how marked the secondary ST-T change is
-        direction = (-0.2, -0.05 if p.ventricular_conduction == VC_LBBB else 0.5, -0.95)
-        a = 1.6 * p.t_amp * st_t
+        direction = (0.0, -0.05 if p.ventricular_conduction == VC_LBBB else 0.5, -0.95)
+        a = 2.0 * p.t_amp * st_t
         rows.append((p.qrs_ms + 110.0, 35.0, 0.12 * st_t, direction))  # ST deviation, relative to QRS onset
     elif p.ventricular_conduction == VC_RBBB:
         # T turns anterior-to-posterior (inverted in V1-V3, discordant to R') as the block completes.
