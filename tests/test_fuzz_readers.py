@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 from helpers.broken_inputs import WFDB_LEADS, lead_signal, wfdb_header, write_cinc, write_wfdb
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ecglit.constants import CLASSES, N_SAMPLES
@@ -37,7 +37,8 @@ PROFILES = [pytest.param(FEW, id="few"), pytest.param(MANY, id="many", marks=pyt
 
 
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, derandomize=examples == FEW,
+    # Derandomised: CI sees the same examples on every run (fresh random ones would make it flaky)
+    return settings(max_examples=examples, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -197,6 +198,7 @@ def test_random_arrays(examples: int) -> None:
     @fuzz_settings(examples)
     @given(x=arrays(), fs=st.sampled_from([500, 400, 257, 0, -1, 1e6, 0.5, None]),
            gain=st.sampled_from([None, 1000, 0]), as_csv=st.booleans())
+    @example(x=np.full((1000, 12), 1e300), fs=500, gain=None, as_csv=False)  # was inf once in float32
     def run(x: np.ndarray, fs: float | None, gain: float | None, as_csv: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / ("a.csv" if as_csv else "a.npy")
@@ -322,6 +324,7 @@ def test_random_diagnosis_text(examples: int) -> None:
     @fuzz_settings(examples)
     @given(dx=st.one_of(st.text(max_size=40), st.lists(st.one_of(CELLS, st.sampled_from(
         ["164889003", "426783006", "AF", "I-AVB", "rbbb", "FOO"])), max_size=4).map(",".join)))
+    @example(dx=",")  # separators only: as empty (it once skipped the label tables)
     def run(dx: str) -> None:
         def valid(result) -> None:
             labels, source, _ = result

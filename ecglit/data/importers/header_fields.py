@@ -42,7 +42,7 @@ def header_labels(name: str, fields: dict[str, str], options: ImportOptions, pat
                   ) -> tuple[Labels, str, dict[str, Any]]:
     """Labels from a header's ``Dx``; when it is empty or absent, from the label tables; else none."""
     dx = fields.get("dx", "")
-    if dx.strip():
+    if dx.strip(" \t,;"):  # separators alone (``#Dx: ,``) say nothing: as empty
         try:
             labels, system = labels_from_dx(dx)
         except ValueError as e:

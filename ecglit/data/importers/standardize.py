@@ -45,6 +45,18 @@ def check_finite(raw: RawRecord, path: object = None) -> None:
                         record=raw.name)
 
 
+# Exams are stored as float32 in 1e-4 V; a tenth of float32's range leaves room for resampling overshoot.
+MAX_STORABLE_MV = float(np.finfo(np.float32).max) / UNITS_PER_MV / 10
+
+
+def check_storable(signal: np.ndarray, record: str, path: object = None) -> None:
+    """DataError for amplitudes that would overflow float32 (inf) once stored in 1e-4 V."""
+    peak = float(np.abs(signal).max()) if signal.size else 0.0
+    if peak > MAX_STORABLE_MV:
+        raise DataError(path, f"amplitude {peak:.3g} mV cannot be stored as float32 in 1e-4 V (at most "
+                              f"{MAX_STORABLE_MV:.3g} mV); check the gain and units", record=record)
+
+
 def check_timing(raw: RawRecord, path: object = None) -> None:
     """DataError for a sampling rate outside RATE_RANGE_HZ or a record shorter than MIN_DURATION_S."""
     lo, hi = RATE_RANGE_HZ
@@ -66,6 +78,7 @@ def standardize(raw: RawRecord, long_records: str = "crop", path: object = None)
     check_finite(raw, path)
     check_timing(raw, path)
     signal, derived, dropped = to_code_leads(raw.signal, raw.lead_names, path=path, record=raw.name)
+    check_storable(signal, raw.name, path)
     at_limit = [canonical_lead(n) or n for n in raw.meta.get("at_adc_limit", [])]
     plaus = check_record(signal, raw.fs, at_adc_limit=at_limit)
     notes = list(raw.meta.get("notes", []))
