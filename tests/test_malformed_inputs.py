@@ -783,9 +783,17 @@ def check_program(case: ProgramCase, d: Path, code: int | None, stderr: str) -> 
         case.after(d)
 
 
-# In-process runs are slow-suite only: after tests/test_from_keras.py has imported Keras/JAX in the same
-# pytest process, a program run in-process under capsys ends the whole session ("lost sys.stderr"; not
-# understood yet). The real-process variant below covers every case in the default suite.
+def _keep_absl_from_closing_pytest_streams(monkeypatch) -> None:
+    """absl (imported with Keras/JAX by tests/test_from_keras.py) keeps a handler on the stderr of its import,
+    one of pytest's capture streams. Hydra's logging setup closes every live handler, and absl's close()
+    closes its stream unless it is the current sys.stderr: pytest's own stream, and the session died with
+    "lost sys.stderr". Pointed at the current sys.stderr, absl leaves it open."""
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
+        monkeypatch.setattr(absl_logging.get_absl_handler().python_handler, "stream", sys.stderr)
+
+
+# In-process runs are in the slow suite (the real-process variant below covers every case by default).
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in PROGRAM_CASES])
 def test_program_boundary_in_process(case: ProgramCase, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -796,6 +804,7 @@ def test_program_boundary_in_process(case: ProgramCase, tmp_path: Path, monkeypa
     monkeypatch.setattr(sys, "argv", [argv[1] if argv[0] == "-m" else argv[0], *argv[2 if argv[0] == "-m" else 1:]])
     GlobalHydra.instance().clear()
     _drop_logging_handlers()  # earlier tests may leave handlers on streams that pytest has closed since
+    _keep_absl_from_closing_pytest_streams(monkeypatch)
     with pytest.raises(SystemExit) as info:
         _run_as_main(argv)
     check_program(case, d, info.value.code, capsys.readouterr().err)
