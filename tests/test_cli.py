@@ -353,3 +353,24 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch, capsys):
     with pytest.raises(KeyError, match="no such key in a dict"):
         run_hydra_program("prog", "synthesize", buggy)
     assert "prog: error:" not in capsys.readouterr().err
+
+
+def test_lightning_info_lines_go_through_the_configured_handlers_not_stderr(monkeypatch) -> None:
+    """Lightning gives its loggers a stderr handler of their own; once a program has configured logging
+    (Hydra: console on stdout, the run's log file), its "GPU available" lines go there instead."""
+    import io
+    import logging
+
+    from ecglit.utils.cli import SELF_LOGGING_LIBRARIES, route_library_logs_to_hydra
+
+    root, lightning_logger = logging.getLogger(), logging.getLogger("lightning.pytorch")
+    for name in SELF_LOGGING_LIBRARIES:  # as Lightning leaves them when imported in a fresh process
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "handlers", [logging.StreamHandler(sys.stderr)])  # restored afterwards
+        monkeypatch.setattr(logger, "propagate", False)
+    run_log = io.StringIO()
+    monkeypatch.setattr(root, "handlers", [logging.StreamHandler(run_log)])
+    route_library_logs_to_hydra()
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").info("GPU available: False, used: False")
+    assert "GPU available" in run_log.getvalue()
+    assert not lightning_logger.handlers and lightning_logger.propagate

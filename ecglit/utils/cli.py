@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import importlib
 import logging
 import os
@@ -88,21 +87,6 @@ def require_values(cfg: DictConfig) -> None:
         plural = "s" if len(missing) > 1 else ""
         raise ConfigError(f"{', '.join(missing)}: missing mandatory value{plural} (give "
                           f"{' '.join(k + '=...' for k in missing)})")
-
-
-def exit_on_user_error(program: str) -> Callable[[Task], Task]:
-    """The boundary as a decorator of a Hydra task, for code that still calls ``hydra.main`` itself (new
-    programs use :func:`run_hydra_program`, which also catches Hydra's own errors)."""
-
-    def decorate(task: Task) -> Task:
-        @functools.wraps(task)
-        def job(cfg: DictConfig) -> Any:
-            with user_error_boundary(program, cfg):
-                return task(cfg)
-
-        return job
-
-    return decorate
 
 
 def load_task(task: Task | str) -> Task:
