@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from ecglit.constants import CLASSES  # noqa: E402
+from ecglit.data.synthetic import GENERATOR_VERSION  # noqa: E402  (this checkout's, which trains the model)
 from ecglit.models.checkpoint import export_weights  # noqa: E402
 
 NAME = "synthetic_resnet_small"
@@ -54,7 +55,8 @@ def model_card(run: Path, command: str, seed: int) -> str:
         "parameters), input 12 leads x 4096 samples at 400 Hz in 1e-4 V (input scale 1).",
         "- Outputs: six independent probabilities 1dAVb, RBBB, LBBB, SB, AF, ST; labels at the thresholds "
         f"chosen (max F1 per class) on synthetic validation: {thresholds}.",
-        "- Training data: only ecglit's synthetic ECGs (generator v3, `conf/experiment/synthetic_to_real.yaml`), "
+        f"- Training data: only ecglit's synthetic ECGs (generator v{GENERATOR_VERSION}, "
+        "`conf/experiment/synthetic_to_real.yaml`), "
         "with batch augmentation (`conf/augment/default.yaml`). No real record was used for training, "
         "checkpoint selection or thresholds.",
         "- Label definitions: PhysioNet/AHA (`label_definitions=physionet`): SB is sinus rhythm < 60 bpm, ST "
@@ -106,6 +108,7 @@ def main() -> None:
         "".join(f" {o}" for o in args.overrides)
     out = export_weights(best, args.out_dir / f"{NAME}.ckpt", overwrite=True,
                          provenance={"command": command, "experiment": EXPERIMENT, "seed": args.seed,
+                                     "generator_version": GENERATOR_VERSION,
                                      "built": dt.date.today().isoformat()})
     (args.out_dir / f"{NAME}.md").write_text(model_card(run, command, args.seed))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and its model card")
