@@ -122,6 +122,7 @@ def _single_process_eval(cfg, ckpt: str):
     return test_metrics, test_report, dict(trainer.callback_metrics), len(dm.dataset("test"))
 
 
+@pytest.mark.slow  # 27 s of the default suite's 10 minutes; CI runs it with the slow suite
 def test_ddp_spawn_two_cpu_processes_match_one_process(tmp_path):
     """trainer=ddp_cpu (2 gloo processes) trains one epoch and tests its checkpoint; the validation and
     test metrics it logs and the test report it writes equal one process's on the same data and checkpoint."""

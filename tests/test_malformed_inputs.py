@@ -719,6 +719,7 @@ class ProgramCase:
     contains: tuple[str, ...]
     after: Callable[[Path], None] | None = None
     marks: tuple = ()
+    real_process_marks: tuple = ()
 
 
 PROGRAM_CASES = [
@@ -744,10 +745,11 @@ PROGRAM_CASES = [
                 lambda d: ["-m", "ecglit.data.synthesize", "n=-3", f"out={d / 'syn'}", f"hydra.run.dir={d / 'run'}"],
                 "ecglit.data.synthesize", 2, ("n must be a non-negative integer, got -3",),
                 after=lambda d: not (d / "syn").exists()),
+    # as a real process in the slow suite only: test_train.py's bad-data test runs train.py by default
     ProgramCase("train-header-only-exams.csv", lambda d: shards(d, ids=range(1, 21), csv_rows=lambda r: []),
                 lambda d: ["train.py", "data=code15", f"data.root={d / 'in'}", "logger=none", "trainer=cpu",
                            "data.num_workers=0", f"hydra.run.dir={d / 'run'}"],
-                "train.py", 1, ("exams.csv", "header but no rows")),
+                "train.py", 1, ("exams.csv", "header but no rows"), real_process_marks=(pytest.mark.slow,)),
     ProgramCase("summarize-not-a-directory", lambda d: table(d, "sweep", "a file\n"),
                 lambda d: ["-m", "ecglit.sweeps.summarize", str(d / "sweep")],
                 "python -m ecglit.sweeps.summarize", 1, ("sweep", "not a directory")),
@@ -817,7 +819,8 @@ def _real_process(case: ProgramCase, d: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in PROGRAM_CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=(*c.marks, *c.real_process_marks))
+                                  for c in PROGRAM_CASES])
 def test_program_boundary_real_process(case: ProgramCase, tmp_path: Path) -> None:
     """The same, as a real process: nothing else reaches stderr (warnings, tracebacks, Hydra's own lines)."""
     d = tmp_path / "case"
