@@ -247,8 +247,12 @@ def test_physionet_definitions_move_the_bradycardia_threshold():
     assert cfg.sb_max_bpm == 60.0 and SyntheticConfig().sb_max_bpm == 50.0
     _, _, clean, metas = generate_batch(3, range(200), cfg)
     for c, m in zip(clean, metas):
-        assert list(c) == _rule_labels(m, sb=60.0, rbbb_qrs=100.0)  # PhysioNet RBBB includes incomplete
+        assert list(c) == _rule_labels(m, sb=60.0, rbbb_qrs=80.0)  # PhysioNet RBBB includes incomplete
     hr = np.array([m["hr_bpm"] for m in metas])
+    # Every right-bundle pattern is RBBB there, the narrow (incomplete) ones too; none is a negative distractor.
+    right = [(m["qrs_ms"], c[K["RBBB"]]) for c, m in zip(clean, metas) if m["ventricular_conduction"] == "rbbb"]
+    assert right and all(label == 1.0 for _, label in right) and min(q for q, _ in right) < 100.0
+    assert not any("incomplete_rbbb" in m["distractors"] for m in metas)
     sb = clean[:, K["SB"]] > 0.5
     assert (sb & (hr >= 50.0)).sum() > 10          # SB under PhysioNet, not under CODE
     assert SyntheticConfig(label_definitions="physionet", sb_max_bpm=55).sb_max_bpm == 55.0
@@ -321,6 +325,8 @@ def test_bundle_branch_morphology_in_v1_and_i():
     ({"prevalence": {"MI": 0.1}}, "unknown classes"),
     ({"label_definitions": "aha"}, "label_definitions must be one of"),
     ({"sb_max_bpm": 120.0}, "sb_max_bpm"),
+    ({"rbbb_qrs_min_ms": 70.0}, r"rbbb_qrs_min_ms must be in \[80, 140\] ms"),
+    ({"qrs_min_ms": 90.0}, r"qrs_min_ms must be in \[100, 140\] ms"),
     ({"noise_level_range": (1.0, 0.5)}, "noise_level_range"),
     ({"p_fn": -0.1}, "p_fn must be a probability"),
     ({"p_record_10s": 2}, "p_record_10s"),

@@ -119,7 +119,7 @@ def test_mismatched_definitions_are_stated(folder, predictor, caplog):
     result = evaluate_test_set(predictor, _spec(root))
     sb, rbbb = result.report["label_definitions"]["mismatches"]
     assert sb.startswith("SB:") and "sb_max_bpm=50" in sb and "uses 60" in sb
-    assert rbbb.startswith("RBBB:") and "rbbb_qrs_min_ms=120" in rbbb and "uses 100" in rbbb
+    assert rbbb.startswith("RBBB:") and "rbbb_qrs_min_ms=120" in rbbb and "uses 80" in rbbb
     assert "LABEL DEFINITIONS DIFFER" in caplog.text
     same = evaluate_test_set(predictor, _spec(root, label_definitions="code"))
     assert same.report["label_definitions"]["mismatches"] == []

@@ -51,7 +51,8 @@ class SyntheticConfig:
             AUROC 0.5 + ectopy_rate / 4 (0.54 at the default).
         irbbb_fraction, ilbbb_fraction, ivcd_fraction: share of exams without a bundle-branch block
             that get incomplete RBBB, incomplete LBBB or a nonspecific intraventricular delay
-            (all label-negative distractors).
+            (all label-negative distractors; no incomplete RBBB when rbbb_qrs_min_ms is 80 ms, as in the
+            physionet preset, where every right-bundle pattern is RBBB).
         sinus_arrhythmia_fraction: share of sinus exams with marked respiratory sinus arrhythmia.
         low_p_fraction: share of sinus exams with a low-amplitude P wave (hard to see under noise).
         flutter_fraction: share of exams in atrial flutter (regular sawtooth F waves, 2:1-4:1 conduction):
@@ -155,9 +156,10 @@ class SyntheticConfig:
                               f"got {self.st_min_bpm}")
         if not 130.0 <= self.pr_max_ms <= 300.0:
             raise ConfigError(f"pr_max_ms must be in [130, 300] ms, got {self.pr_max_ms}")
-        for name in ("qrs_min_ms", "rbbb_qrs_min_ms"):
-            if not 100.0 <= getattr(self, name) <= 140.0:
-                raise ConfigError(f"{name} must be in [100, 140] ms, got {getattr(self, name)}")
+        # LBBB needs a QRS of 100 ms or more; the right-bundle pattern is generated from 80 ms on.
+        for name, low in (("qrs_min_ms", 100.0), ("rbbb_qrs_min_ms", 80.0)):
+            if not low <= getattr(self, name) <= 140.0:
+                raise ConfigError(f"{name} must be in [{low:.0f}, 140] ms, got {getattr(self, name)}")
 
     def _check_prevalence(self) -> None:
         if not isinstance(self.prevalence, Mapping):

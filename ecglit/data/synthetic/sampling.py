@@ -43,6 +43,7 @@ PR_LONG_TAIL_MEAN_MS = 30.0  # PR beyond the borderline band: exponential tail (
 # shortest respiratory RR, so that its onset can be seen and PR measured.
 P_AFTER_T_MS = 20.0
 FIT_TRIES = 200
+RBBB_QRS_FLOOR_MS = 80.0  # the narrowest right-bundle pattern generated (incomplete blocks start here)
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticC
     qrs_min, rbbb_min = cfg.qrs_min_ms, cfg.rbbb_qrs_min_ms
     if vc == VC_RBBB:
         return _near(rng, bl, rbbb_min, rbbb_min + 8.0, 165.0) if complete else float(
-            rng.uniform(max(80.0, rbbb_min - 20.0), rbbb_min - 2.0))
+            rng.uniform(max(RBBB_QRS_FLOOR_MS, rbbb_min - 20.0), rbbb_min - 2.0))
     if vc == VC_PACED:
         return float(rng.uniform(140.0, 180.0))
     if vc == VC_LBBB:
@@ -158,6 +159,13 @@ def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticC
     if vc == VC_IVCD:
         return float(rng.uniform(110.0, 140.0))
     return float(rng.uniform(70.0, 100.0))  # normal adults: about 85 ms
+
+
+def incomplete_rbbb_fraction(cfg: SyntheticConfig) -> float:
+    """Share of the exams without a bundle-branch block that get a label-negative incomplete RBBB: the
+    configured ``irbbb_fraction``, or 0 when the RBBB threshold leaves no narrower right-bundle pattern
+    (from RBBB_QRS_FLOOR_MS on, every right-bundle pattern is then RBBB)."""
+    return cfg.irbbb_fraction if cfg.rbbb_qrs_min_ms - 2.0 > RBBB_QRS_FLOOR_MS else 0.0
 
 
 def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
@@ -207,13 +215,14 @@ def sample_params(rng: np.random.Generator, cfg: SyntheticConfig) -> ExamParams:
     else:
         # Label-negative conduction distractors among the exams without a bundle-branch block.
         complete = False
-        if u_dis < cfg.irbbb_fraction:
+        irbbb = incomplete_rbbb_fraction(cfg)
+        if u_dis < irbbb:
             vc = VC_RBBB
             distractors.append("incomplete_rbbb")
-        elif u_dis < cfg.irbbb_fraction + cfg.ilbbb_fraction:
+        elif u_dis < irbbb + cfg.ilbbb_fraction:
             vc = VC_LBBB
             distractors.append("incomplete_lbbb")
-        elif u_dis < cfg.irbbb_fraction + cfg.ilbbb_fraction + cfg.ivcd_fraction:
+        elif u_dis < irbbb + cfg.ilbbb_fraction + cfg.ivcd_fraction:
             vc = VC_IVCD
             distractors.append("ivcd")
         else:
