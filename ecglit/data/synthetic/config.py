@@ -51,8 +51,8 @@ class SyntheticConfig:
             AUROC 0.5 + ectopy_rate / 4 (0.54 at the default).
         irbbb_fraction, ilbbb_fraction, ivcd_fraction: share of exams without a bundle-branch block
             that get incomplete RBBB, incomplete LBBB or a nonspecific intraventricular delay
-            (all label-negative distractors; no incomplete RBBB when rbbb_qrs_min_ms is 80 ms, as in the
-            physionet preset, where every right-bundle pattern is RBBB).
+            (all label-negative distractors; no incomplete RBBB when rbbb_qrs_min_ms leaves no narrower
+            pattern, i.e. at most 82 ms: the physionet preset's 80 makes every right-bundle pattern RBBB).
         sinus_arrhythmia_fraction: share of sinus exams with marked respiratory sinus arrhythmia.
         low_p_fraction: share of sinus exams with a low-amplitude P wave (hard to see under noise).
         flutter_fraction: share of exams in atrial flutter (regular sawtooth F waves, 2:1-4:1 conduction):
