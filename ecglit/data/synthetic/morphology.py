@@ -155,6 +155,9 @@ QRS, T_WAVE, ST_DEV, P_SINUS, P_ECTOPIC, PVC_QRS, PVC_T, P_RETRO = range(8)
 _BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS, P_RETRO), KIND_PAC: (QRS, T_WAVE, ST_DEV, P_ECTOPIC),
                KIND_PVC: (PVC_QRS, PVC_T)}
 _ROLE_ON_BEAT = {kind: np.isin(np.arange(8), roles) for kind, roles in _BEAT_ROLES.items()}
+# Role lookups by index (np.isin per exam costs more than the rest of the wave table).
+_IS_T_ROLE = np.isin(np.arange(8), (T_WAVE, PVC_T))
+_IS_P_ROLE = np.isin(np.arange(8), (P_SINUS, P_ECTOPIC))
 # Beat-to-beat amplitude jitter per role (relative std at beat_jitter 1): P and T vary more than the QRS.
 _ROLE_JITTER = np.array([0.03, 0.06, 0.06, 0.10, 0.10, 0.03, 0.06, 0.10])
 P_TIMING_JITTER_MS = 4.0
@@ -197,7 +200,7 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
     fridericia = np.cbrt(train.rr_prev)
     t_end = p.qtc_ms * MS * fridericia + qt_extra * MS
     t_scale = np.clip(fridericia, *T_SCALE_RANGE)
-    is_t = np.isin(role, (T_WAVE, PVC_T))
+    is_t = _IS_T_ROLE[role]
     centres, sigmas, vecs = [], [], []
     for kind, on_beat in _ROLE_ON_BEAT.items():
         beats = np.flatnonzero(train.kinds == kind)
@@ -206,7 +209,7 @@ def beat_waves(rng: np.random.Generator, p: ExamParams, train: BeatTrain) -> Wav
             continue
         scale = np.where(is_t[cols], t_scale[beats, None], 1.0)
         shift = np.outer(t_end[beats], is_t[cols]) + PVC_T_DELAY_S * (role[cols] == PVC_T)
-        shift = shift + np.outer(p_shift[beats], np.isin(role[cols], (P_SINUS, P_ECTOPIC)))
+        shift = shift + np.outer(p_shift[beats], _IS_P_ROLE[role[cols]])
         centres.append((train.onsets[beats, None] + waves.tau[cols] * scale + shift).ravel())
         sigmas.append((waves.sigma[cols] * scale).ravel())
         gain = beat_gain[beats, None] * role_gain[beats][:, role[cols]]  # (beats, waves)
