@@ -61,8 +61,8 @@ def model_card(run: Path, command: str, seed: int) -> str:
         "checkpoint selection or thresholds.",
         "- Label definitions: PhysioNet/AHA (`label_definitions=physionet`): SB is sinus rhythm < 60 bpm, ST "
         "> 100 bpm, 1dAVb PR > 200 ms, LBBB QRS >= 120 ms, RBBB the right-bundle pattern (rSR' in "
-        "V1, a broad terminal S in I and V6), complete or incomplete, as CPSC/CinC label it. Under CODE's definitions (SB < 50 bpm, "
-        "complete RBBB only) its SB and RBBB outputs answer a different question.", "",
+        "V1, a broad terminal S in I and V6), complete or incomplete, as CPSC/CinC label it. Under "
+        "CODE's definitions (SB < 50 bpm, complete RBBB only) its SB and RBBB outputs answer a different question.", "",
         "## Results on real records (zero-shot)", "",
         f"`../shared/realdata`: {real['n_labelled']} labelled of {real['n_exams']} records (PhysioNet/CinC "
         "2020-2021, CPSC 2018, PTB-XL; see its README). Per class only where annotated; 95% bootstrap "

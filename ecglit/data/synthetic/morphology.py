@@ -154,10 +154,16 @@ def _pvc_rows(rng: np.random.Generator) -> tuple[list, list]:
 QRS, T_WAVE, ST_DEV, P_SINUS, P_ECTOPIC, PVC_QRS, PVC_T, P_RETRO = range(8)
 _BEAT_ROLES = {KIND_SINUS: (QRS, T_WAVE, ST_DEV, P_SINUS, P_RETRO), KIND_PAC: (QRS, T_WAVE, ST_DEV, P_ECTOPIC),
                KIND_PVC: (PVC_QRS, PVC_T)}
-_ROLE_ON_BEAT = {kind: np.isin(np.arange(8), roles) for kind, roles in _BEAT_ROLES.items()}
-# Role lookups by index (np.isin per exam costs more than the rest of the wave table).
-_IS_T_ROLE = np.isin(np.arange(8), (T_WAVE, PVC_T))
-_IS_P_ROLE = np.isin(np.arange(8), (P_SINUS, P_ECTOPIC))
+
+
+def _role_mask(roles: tuple[int, ...]) -> np.ndarray:
+    """(8,) bool, indexed by role: looked up per exam (np.isin per exam costs more than the wave table)."""
+    return np.isin(np.arange(8), roles)
+
+
+_ROLE_ON_BEAT = {kind: _role_mask(roles) for kind, roles in _BEAT_ROLES.items()}
+_IS_T_ROLE = _role_mask((T_WAVE, PVC_T))
+_IS_P_ROLE = _role_mask((P_SINUS, P_ECTOPIC))
 # Beat-to-beat amplitude jitter per role (relative std at beat_jitter 1): P and T vary more than the QRS.
 _ROLE_JITTER = np.array([0.03, 0.06, 0.06, 0.10, 0.10, 0.03, 0.06, 0.10])
 P_TIMING_JITTER_MS = 4.0

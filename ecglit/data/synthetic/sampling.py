@@ -44,6 +44,7 @@ PR_LONG_TAIL_MEAN_MS = 30.0  # PR beyond the borderline band: exponential tail (
 P_AFTER_T_MS = 20.0
 FIT_TRIES = 200
 RBBB_QRS_FLOOR_MS = 80.0  # the narrowest right-bundle pattern generated (incomplete blocks start here)
+INCOMPLETE_MARGIN_MS = 2.0  # incomplete blocks end this far below their class's QRS threshold
 
 
 @dataclass
@@ -150,12 +151,12 @@ def _draw_qrs(rng: np.random.Generator, vc: str, complete: bool, cfg: SyntheticC
     qrs_min, rbbb_min = cfg.qrs_min_ms, cfg.rbbb_qrs_min_ms
     if vc == VC_RBBB:
         return _near(rng, bl, rbbb_min, rbbb_min + 8.0, 165.0) if complete else float(
-            rng.uniform(max(RBBB_QRS_FLOOR_MS, rbbb_min - 20.0), rbbb_min - 2.0))
+            rng.uniform(max(RBBB_QRS_FLOOR_MS, rbbb_min - 20.0), rbbb_min - INCOMPLETE_MARGIN_MS))
     if vc == VC_PACED:
         return float(rng.uniform(140.0, 180.0))
     if vc == VC_LBBB:
         return _near(rng, bl, qrs_min, qrs_min + 8.0, 180.0) if complete else float(
-            rng.uniform(qrs_min - 12.0, qrs_min - 2.0))
+            rng.uniform(qrs_min - 12.0, qrs_min - INCOMPLETE_MARGIN_MS))
     if vc == VC_IVCD:
         return float(rng.uniform(110.0, 140.0))
     return float(rng.uniform(70.0, 100.0))  # normal adults: about 85 ms
@@ -165,7 +166,7 @@ def incomplete_rbbb_fraction(cfg: SyntheticConfig) -> float:
     """Share of the exams without a bundle-branch block that get a label-negative incomplete RBBB: the
     configured ``irbbb_fraction``, or 0 when the RBBB threshold leaves no narrower right-bundle pattern
     (from RBBB_QRS_FLOOR_MS on, every right-bundle pattern is then RBBB)."""
-    return cfg.irbbb_fraction if cfg.rbbb_qrs_min_ms - 2.0 > RBBB_QRS_FLOOR_MS else 0.0
+    return cfg.irbbb_fraction if cfg.rbbb_qrs_min_ms - INCOMPLETE_MARGIN_MS > RBBB_QRS_FLOOR_MS else 0.0
 
 
 def _long_pr(rng: np.random.Generator, pr_max: float, bl: float, room: float) -> float:
