@@ -1,13 +1,17 @@
-"""Rebuild the shipped model: train it with its experiment, then export it into ecglit/pretrained/.
+"""Rebuild the shipped model: train its members, join them, export it into ecglit/pretrained/.
 
-    python scripts/build_pretrained.py                       # experiment=synthetic_to_real, seed 0
-    python scripts/build_pretrained.py --seed 1 --out-dir outputs/pretrained_check   # a rebuild to compare
+    python scripts/build_pretrained.py                 # seeds 0 1 2: an ensemble of three (~75 min, 2 cores)
+    python scripts/build_pretrained.py --seeds 3 4 5 --out-dir outputs/pretrained_check # a rebuild to compare
+    python scripts/build_pretrained.py --seeds 0            # one network, no ensemble (~25 min)
 
-It runs ``python train.py experiment=synthetic_to_real seed=S`` (trained only on ecglit's synthetic ECGs;
-the real records of ../shared/realdata are scored as an extra test set and never used to choose anything),
-then writes a slim copy of the best checkpoint (weights, thresholds, hyper-parameters, provenance) as
-``<out-dir>/synthetic_resnet_small.ckpt`` and its model card ``synthetic_resnet_small.md`` with the
-real-record results of that run. The default out-dir is the package's own ``ecglit/pretrained``.
+Each seed runs ``python train.py experiment=synthetic_to_real seed=S`` (trained only on ecglit's synthetic
+ECGs; the real records of ../shared/realdata are scored as an extra test set and never used to choose
+anything) into ``<run-root>/seed<S>``. With several seeds, their best checkpoints become one
+:class:`ecglit.models.ensemble.Ensemble` (the mean of their probabilities), its weights rounded to float16
+(the file stays under 5 MB), its thresholds chosen (max F1 per class) on the synthetic validation split of
+the first seed's run, and it is scored on that run's synthetic test split and extra test sets, in
+``<run-root>/ensemble``. Then a slim checkpoint ``<out-dir>/synthetic_resnet_small.ckpt`` and its model card
+``synthetic_resnet_small.md`` are written (default out-dir: the package's own ``ecglit/pretrained``).
 """
 
 from __future__ import annotations
@@ -22,95 +26,88 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ecglit.constants import CLASSES  # noqa: E402
+from scripts.model_card import NAME, model_card  # noqa: E402
+
 from ecglit.data.synthetic import GENERATOR_VERSION  # noqa: E402  (this checkout's, which trains the model)
 from ecglit.models.checkpoint import export_weights  # noqa: E402
 
-NAME = "synthetic_resnet_small"
 EXPERIMENT = "synthetic_to_real"
+DEFAULT_SEEDS = (0, 1, 2)
 
 
-def _cell(cell: dict) -> str:
-    if cell.get("value") is None:
-        return "n/a"
-    return f"{cell['value']:.3f} [{cell['ci_low']:.2f}-{cell['ci_high']:.2f}]"
+def score_ensemble(member_ckpts: list[str], first_run: Path, out: Path) -> object:
+    """The ensemble of ``member_ckpts`` (float16-rounded), thresholds chosen on ``first_run``'s synthetic
+    validation split, scored on its test split and extra test sets into ``out``; returns the module."""
+    import hydra
+    import torch
+    from omegaconf import OmegaConf
 
+    from ecglit.evaluation.task import predict_split
+    from ecglit.evaluation.test_report import write_test_metrics
+    from ecglit.evaluation.test_sets import run_test_sets
+    from ecglit.inference.predictor import Predictor
+    from ecglit.metrics.classification import classification_metrics
+    from ecglit.metrics.thresholds import select_thresholds
+    from ecglit.models.checkpoint import ensemble_of, round_weights_to_float16
 
-def model_card(run: Path, command: str, seed: int) -> str:
-    test = json.loads((run / "test_metrics.json").read_text())
-    real = json.loads((run / "test_realdata_metrics.json").read_text())
-    overall = real["overall"]
-    rows = [f"| {c} | {_cell(overall['per_class'][c]['auroc'])} | {_cell(overall['per_class'][c]['f1'])} | "
-            f"{_cell(overall['per_class'][c]['recall'])} | {_cell(overall['per_class'][c]['specificity'])} | "
-            f"{overall['support'][c]['positives']}/{overall['support'][c]['negatives']} |" for c in CLASSES]
-    per_source = [f"| {name} | {s['n_exams']} | {_cell(s['macro']['auroc'])} | {_cell(s['macro']['f1'])} |"
-                  for name, s in real["per_source"].items()]
-    thresholds = ", ".join(f"{c} {t:.3g}" for c, t in test["thresholds"].items())
-    return "\n".join([
-        f"# Model card: `{NAME}`", "",
-        f"Built {dt.date.today().isoformat()} by `{command}` (seed {seed}); use it as "
-        f"`python predict.py ckpt={NAME} input=<records> output=predictions.csv`.", "",
-        "## What it is", "",
-        "- Network: `resnet_small` (ecglit's ResNet1d: stem 16, units 16/32/64/128 filters, kernel 13, 452k "
-        "parameters), input 12 leads x 4096 samples at 400 Hz in 1e-4 V (input scale 1).",
-        "- Outputs: six independent probabilities 1dAVb, RBBB, LBBB, SB, AF, ST; labels at the thresholds "
-        f"chosen (max F1 per class) on synthetic validation: {thresholds}.",
-        f"- Training data: only ecglit's synthetic ECGs (generator v{GENERATOR_VERSION}, "
-        "`conf/experiment/synthetic_to_real.yaml`), "
-        "with batch augmentation (`conf/augment/default.yaml`). No real record was used for training, "
-        "checkpoint selection or thresholds.",
-        "- Label definitions: PhysioNet/AHA (`label_definitions=physionet`): SB is sinus rhythm < 60 bpm, ST "
-        "> 100 bpm, 1dAVb PR > 200 ms, LBBB QRS >= 120 ms, RBBB the right-bundle pattern (rSR' in "
-        "V1, a broad terminal S in I and V6), complete or incomplete, as CPSC/CinC label it. Under "
-        "CODE's definitions (SB < 50 bpm, complete RBBB only) its SB and RBBB outputs answer a different question.", "",
-        "## Results on real records (zero-shot)", "",
-        f"`../shared/realdata`: {real['n_labelled']} labelled of {real['n_exams']} records (PhysioNet/CinC "
-        "2020-2021, CPSC 2018, PTB-XL; see its README). Per class only where annotated; 95% bootstrap "
-        "intervals over records.", "",
-        "| class | AUROC | F1 | sensitivity | specificity | positives/negatives |", "|---|---|---|---|---|---|",
-        *rows,
-        f"| **macro** | **{_cell(overall['macro']['auroc'])}** | **{_cell(overall['macro']['f1'])}** | "
-        f"{_cell(overall['macro']['recall'])} | {_cell(overall['macro']['specificity'])} | |", "",
-        "Per source:", "", "| source | records | macro AUROC | macro F1 |", "|---|---|---|---|", *per_source, "",
-        f"Synthetic test split of the same run: macro AUROC {test['macro']['auroc']:.3f}, macro F1 "
-        f"{test['macro']['f1']:.3f}.", "",
-        "## Limitations", "",
-        "- Research use only. Not a medical device; not validated for clinical decisions.",
-        *[f"- **{c}: F1 {overall['per_class'][c]['f1']['value']:.2f} on the real records at the shipped threshold** "
-          f"(AUROC {overall['per_class'][c]['auroc']['value']:.2f}): the synthetic {c} does not yet carry over to "
-          "real records; see docs/synthetic-vs-real.md." for c in CLASSES
-          if (overall['per_class'][c]['f1']['value'] or 0.0) < 0.5],
-        "- Few real positives per class (9-39): the intervals above are wide. Real-record performance on other "
-        "sources, devices and populations will differ; thresholds chosen on synthetic data may need "
-        "recalibration (`python -m ecglit.calibrate`) or fine-tuning (`experiment=finetune`) on local data.",
-        "- Six classes only: other findings (flutter, pacing, ischaemia, ...) are not reported and may be "
-        "mistaken for one of the six.",
-        "- Trained on 10 s (or 7 s) records at 400 Hz; longer records are centre-cropped by the importers.", ""])
+    module = round_weights_to_float16(ensemble_of(member_ckpts))
+    saved = OmegaConf.load(first_run / ".hydra" / "config.yaml")  # that run's data and extra test sets
+    saved.paths.root_dir, saved.paths.output_dir = str(REPO), str(out)  # Hydra's runtime paths, here
+    data_cfg = OmegaConf.create(OmegaConf.to_container(saved.data, resolve=True))
+    data_cfg.input_scale = 1.0  # the Predictor applies the checkpoint's scale
+    datamodule = hydra.utils.instantiate(data_cfg)
+    predictor = Predictor.from_module(module)
+    val_probs, val_labels = predict_split(datamodule, predictor, "val")
+    with torch.no_grad():
+        module.thresholds.copy_(select_thresholds(val_probs, val_labels))
+    module.hparams["threshold_source"] = "validation"  # as for one network: max F1 on synthetic validation
+    predictor = Predictor.from_module(module)
+    test_probs, test_labels = predict_split(datamodule, predictor, "test")
+    report = classification_metrics(test_probs, test_labels, module.thresholds, module.class_names)
+    report["thresholds"] = dict(zip(module.class_names, module.thresholds.tolist(), strict=True))
+    report["n_exams"] = len(test_probs)
+    out.mkdir(parents=True, exist_ok=True)
+    write_test_metrics(report, None, out / "test_metrics.json")
+    run_test_sets(predictor, OmegaConf.to_container(saved.extra_tests, resolve=True), out)
+    return module
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--run-dir", type=Path, default=None, help="where the training run goes "
-                                                                    "(default outputs/pretrained/seed<S>)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
+                        help="one training run per seed; several make an ensemble (default: 0 1 2)")
+    parser.add_argument("--run-root", type=Path, default=REPO / "outputs" / "pretrained",
+                        help="where the training runs go (<run-root>/seed<S>)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "ecglit" / "pretrained")
-    parser.add_argument("--skip-training", action="store_true", help="export an existing run")
+    parser.add_argument("--skip-training", action="store_true", help="export existing runs")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for train.py")
     args = parser.parse_args()
-    run = args.run_dir or REPO / "outputs" / "pretrained" / f"seed{args.seed}"
-    train_cmd = [sys.executable, "train.py", f"experiment={EXPERIMENT}", f"seed={args.seed}", "logger=csv",
-                 f"hydra.run.dir={run}", *args.overrides]
-    if not args.skip_training:
-        subprocess.run(train_cmd, cwd=REPO, check=True)
-    best = json.loads((run / "test_metrics.json").read_text())["checkpoint"]
-    # the command that rebuilds this model: where the run and the file go does not change it
-    command = "python scripts/build_pretrained.py" + (f" --seed {args.seed}" if args.seed else "") + \
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds repeats a seed: {args.seeds}")
+    runs = [args.run_root / f"seed{seed}" for seed in args.seeds]
+    for seed, run in zip(args.seeds, runs):
+        if not args.skip_training:
+            subprocess.run([sys.executable, "train.py", f"experiment={EXPERIMENT}", f"seed={seed}",
+                            "logger=csv", f"hydra.run.dir={run}", *args.overrides], cwd=REPO, check=True)
+    best = [json.loads((run / "test_metrics.json").read_text())["checkpoint"] for run in runs]
+    # the command that rebuilds this model: where the runs and the file go does not change it
+    command = "python scripts/build_pretrained.py" + \
+        ("" if tuple(args.seeds) == DEFAULT_SEEDS else " --seeds " + " ".join(map(str, args.seeds))) + \
         "".join(f" {o}" for o in args.overrides)
-    out = export_weights(best, args.out_dir / f"{NAME}.ckpt", overwrite=True,
-                         provenance={"command": command, "experiment": EXPERIMENT, "seed": args.seed,
-                                     "generator_version": GENERATOR_VERSION,
-                                     "built": dt.date.today().isoformat()})
-    (args.out_dir / f"{NAME}.md").write_text(model_card(run, command, args.seed))
+    provenance = {"command": command, "experiment": EXPERIMENT, "seeds": args.seeds,
+                  "generator_version": GENERATOR_VERSION, "built": dt.date.today().isoformat()}
+    out_ckpt = args.out_dir / f"{NAME}.ckpt"
+    if len(runs) == 1:
+        out = export_weights(best[0], out_ckpt, overwrite=True, provenance=provenance)
+        card = model_card(runs[0], command, args.seeds)
+    else:
+        from ecglit.models.checkpoint import save_classifier
+
+        scored = args.run_root / "ensemble"
+        module = score_ensemble(best, runs[0], scored)
+        out = save_classifier(module, out_ckpt, provenance, overwrite=True, float16=True)
+        card = model_card(scored, command, args.seeds, members=list(zip(args.seeds, runs)))
+    (args.out_dir / f"{NAME}.md").write_text(card)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and its model card")
 
 

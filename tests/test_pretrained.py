@@ -28,6 +28,8 @@ def test_the_shipped_file_is_small_and_loads_as_data():
     module = load_classifier(NAME)
     assert module.hparams.label_definitions["name"] == "physionet"
     assert module.hparams.threshold_source == "validation" and list(module.class_names) == list(CLASSES)
+    seeds = payload["provenance"]["seeds"]  # one network per seed, joined into an ensemble when several
+    assert len(getattr(module.net, "members", [module.net])) == len(seeds)
 
 
 def test_the_model_card_states_the_files_thresholds():

@@ -98,7 +98,7 @@ def labels_to_int(labels: np.ndarray, source: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def _predict_split(datamodule: Any, predictor: Predictor, split: str) -> tuple[np.ndarray, np.ndarray]:
+def predict_split(datamodule: Any, predictor: Predictor, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and labels of a datamodule split, through the same Predictor as predict.py.
 
     The datamodule is built with input_scale 1: its items are the stored tracings (transposed), and the
@@ -166,7 +166,7 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     if "input_scale" in data_cfg:
         data_cfg.input_scale = 1.0
     datamodule = hydra.utils.instantiate(data_cfg)
-    probs, dataset_labels = _predict_split(datamodule, predictor, pred.split)
+    probs, dataset_labels = predict_split(datamodule, predictor, pred.split)
     n_rows = len(probs)
     if rep.get("labels"):
         target = load_labels(rep.labels, classes, n_rows)
@@ -177,7 +177,7 @@ def inputs_from_checkpoint(cfg: DictConfig, output_dir: Path) -> ReportInputs:
     elif pred.thresholds == "checkpoint":
         thresholds = predictor.thresholds.astype(np.float64)
     elif pred.thresholds == "val":
-        val_probs, val_labels = _predict_split(datamodule, predictor, "val")
+        val_probs, val_labels = predict_split(datamodule, predictor, "val")
         thresholds = select_thresholds(val_probs, labels_to_int(val_labels, "val set")).double().numpy()
     else:
         raise ConfigError(f"predict.thresholds must be checkpoint or val, got {pred.thresholds!r}")

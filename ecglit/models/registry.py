@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ecglit.errors import ConfigError
+from ecglit.models.ensemble import ENSEMBLE_TARGET, Ensemble
 from ecglit.models.resnet import ResNet1d
 
 NETWORKS: dict[str, type[nn.Module]] = {}
@@ -31,6 +32,7 @@ def register_network(cls: type[nn.Module], name: str | None = None) -> type[nn.M
 
 
 register_network(ResNet1d)
+register_network(Ensemble)
 
 
 def _check_plain(value: Any, where: str) -> None:
@@ -83,7 +85,20 @@ def build_network(cfg: Mapping[str, Any], **overrides: Any) -> nn.Module:
     if cls is None:
         raise ConfigError(f"network {target!r} is not a registered ecglit network (registered: "
                           f"{sorted(NETWORKS)}; see ecglit.models.registry.register_network)")
+    if cls is Ensemble:
+        return _call(_build_ensemble, {**kwargs, **overrides}, "network")
     return _call(cls, {**kwargs, **overrides}, "network")
+
+
+def _build_ensemble(member: str, member_kwargs: Mapping[str, Any] | None = None, n_members: int = 2,
+              n_classes: int = 6) -> Ensemble:
+    """An :class:`Ensemble` of ``n_members`` registered networks ``member`` built with ``member_kwargs``."""
+    if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 1:
+        raise ConfigError(f"n_members must be a positive integer, got {n_members!r}")
+    if member == ENSEMBLE_TARGET:
+        raise ConfigError("an ensemble's members cannot be ensembles")
+    config = {"_target_": member, **dict(member_kwargs or {})}
+    return Ensemble([build_network(config, n_classes=n_classes) for _ in range(n_members)])
 
 
 def build_optimizer(cfg: Mapping[str, Any], params: Iterable[nn.Parameter] | Iterable[dict]
