@@ -22,6 +22,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -35,7 +36,7 @@ EXPERIMENT = "synthetic_to_real"
 DEFAULT_SEEDS = (0, 1, 2)
 
 
-def score_ensemble(member_ckpts: list[str], first_run: Path, out: Path) -> object:
+def score_ensemble(member_ckpts: list[str], first_run: Path, out: Path) -> Any:
     """The ensemble of ``member_ckpts`` (float16-rounded), thresholds chosen on ``first_run``'s synthetic
     validation split, scored on its test split and extra test sets into ``out``; returns the module."""
     import hydra

@@ -83,7 +83,7 @@ def model_card(run: Path, command: str, seeds: list[int], members: list[tuple[in
         "Per source:", "", "| source | records | macro AUROC | macro F1 |", "|---|---|---|---|", *per_source, "",
         *(["Each member alone (its own thresholds, from its training run):", "",
            "| seed | macro AUROC | macro F1 |", "|---|---|---|", *_members(members), ""] if members else []),
-        f"Synthetic test split: macro AUROC {test['macro']['auroc']:.3f}, macro F1 "
+        f"Synthetic test split: macro AUROC {test['macro']['auroc']:.4f}, macro F1 "
         f"{test['macro']['f1']:.3f}.", "",
         "## Limitations", "",
         "- Research use only. Not a medical device; not validated for clinical decisions.",

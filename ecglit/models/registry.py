@@ -91,7 +91,7 @@ def build_network(cfg: Mapping[str, Any], **overrides: Any) -> nn.Module:
 
 
 def _build_ensemble(member: str, member_kwargs: Mapping[str, Any] | None = None, n_members: int = 2,
-              n_classes: int = 6) -> Ensemble:
+                    n_classes: int = 6) -> Ensemble:
     """An :class:`Ensemble` of ``n_members`` registered networks ``member`` built with ``member_kwargs``."""
     if isinstance(n_members, bool) or not isinstance(n_members, int) or n_members < 1:
         raise ConfigError(f"n_members must be a positive integer, got {n_members!r}")
