@@ -1,6 +1,6 @@
 """Rebuild the shipped model: train its members, join them, export it into ecglit/pretrained/.
 
-    python scripts/build_pretrained.py                 # seeds 0 1 2: an ensemble of three (~75 min, 2 cores)
+    python scripts/build_pretrained.py                 # seeds 0 1 2: an ensemble of three (~60 min, 2 cores)
     python scripts/build_pretrained.py --seeds 3 4 5 --out-dir outputs/pretrained_check # a rebuild to compare
     python scripts/build_pretrained.py --seeds 0            # one network, no ensemble (~25 min)
 

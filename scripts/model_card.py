@@ -29,7 +29,7 @@ def _members(members: list[tuple[int, Path]]) -> list[str]:
 
 def _weak_class(name: str, cell: dict) -> str:
     f1, auroc = cell["f1"]["value"], cell["auroc"]["value"]
-    why = (f"its real positives rank above the negatives but score below the threshold chosen on synthetic data: "
+    why = ("its real positives rank above the negatives but score below the threshold chosen on synthetic data: "
            "recalibrate on local data (`python -m ecglit.calibrate`)" if auroc >= 0.9
            else f"the synthetic {name} does not yet carry over to real records")
     return (f"- **{name}: F1 {f1:.2f} on the real records at the shipped threshold** (AUROC {auroc:.2f}): {why}; "
