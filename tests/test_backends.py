@@ -141,7 +141,8 @@ def tiny_classifier():
     return trained_classifier(TINY_4UNITS, 768, 5)
 
 
-@pytest.mark.parametrize("backend", ["eager", "compiled"])
+# compiling costs ~30 s on 2 CPU cores: the compiled variants run in the slow suite (CI runs it too)
+@pytest.mark.parametrize("backend", ["eager", pytest.param("compiled", marks=pytest.mark.slow)])
 def test_bf16_path_matches_float32(tiny_classifier, backend: str) -> None:
     """A tiny network trained for seconds: probabilities within 1e-2. Its labels agree on >= 99%: such a
     weak classifier puts many exams right at its thresholds (the 99.9% criterion: slow test below)."""
@@ -162,6 +163,7 @@ def test_bf16_compiled_matches_float32_on_a_trained_network() -> None:
     assert agreement >= 0.999
 
 
+@pytest.mark.slow
 def test_compiled_pads_short_batches(tiny_classifier) -> None:
     net, _ = tiny_classifier
     x, _ = exams(14, 11)
