@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from scripts.model_card import NAME, model_card  # noqa: E402
 
 from ecglit.data.synthetic import GENERATOR_VERSION  # noqa: E402  (this checkout's, which trains the model)
-from ecglit.models.checkpoint import export_weights  # noqa: E402
+from ecglit.models.checkpoint import export_weights, save_classifier  # noqa: E402
 
 EXPERIMENT = "synthetic_to_real"
 DEFAULT_SEEDS = (0, 1, 2)
@@ -86,8 +86,8 @@ def main() -> None:
     if len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds repeats a seed: {args.seeds}")
     runs = [args.run_root / f"seed{seed}" for seed in args.seeds]
-    for seed, run in zip(args.seeds, runs):
-        if not args.skip_training:
+    if not args.skip_training:
+        for seed, run in zip(args.seeds, runs):
             subprocess.run([sys.executable, "train.py", f"experiment={EXPERIMENT}", f"seed={seed}",
                             "logger=csv", f"hydra.run.dir={run}", *args.overrides], cwd=REPO, check=True)
     best = [json.loads((run / "test_metrics.json").read_text())["checkpoint"] for run in runs]
@@ -102,8 +102,6 @@ def main() -> None:
         out = export_weights(best[0], out_ckpt, overwrite=True, provenance=provenance)
         card = model_card(runs[0], command, args.seeds)
     else:
-        from ecglit.models.checkpoint import save_classifier
-
         scored = args.run_root / "ensemble"
         module = score_ensemble(best, runs[0], scored)
         out = save_classifier(module, out_ckpt, provenance, overwrite=True, float16=True)
