@@ -23,6 +23,7 @@ from ecglit.constants import CLASSES
 from ecglit.data.definitions import mismatches
 from ecglit.errors import ConfigError, DataError
 from ecglit.models.checkpoint import load_classifier
+from ecglit.models.heads import head_modules
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,12 @@ def initialise_from(module: nn.Module, source: nn.Module, reset_head: bool = Fal
     module.net.load_state_dict(source.net.state_dict())
     module.thresholds.copy_(source.thresholds)
     if reset_head:
-        head = getattr(module.net, "head", None)
-        if not isinstance(head, nn.Linear):
+        heads = list(head_modules(module.net).values())
+        if not heads or not all(isinstance(head, nn.Linear) for head in heads):
             raise ConfigError(f"reset_head needs a network with a linear `head`; {type(module.net).__name__} has none")
-        nn.init.xavier_uniform_(head.weight)
-        nn.init.zeros_(head.bias)
+        for head in heads:
+            nn.init.xavier_uniform_(head.weight)
+            nn.init.zeros_(head.bias)
     differences = mismatches(source.hparams.get("label_definitions"), module.hparams.get("label_definitions"))
     for line in differences:
         log.warning("init_from: LABEL DEFINITIONS CHANGE: %s; the fine-tuned model follows the data's", line)

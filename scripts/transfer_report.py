@@ -13,7 +13,10 @@ Per fold, from the same starting model:
 - zero-shot: the model's own thresholds;
 - recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
 - fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping and
-  thresholds on a validation split of them), then predicted on the held-out fold.
+  thresholds on a validation split of them), then predicted on the held-out fold (``--finetune``: its
+  options, e.g. ``module.freeze_backbone=true``);
+- fine-tuned + recalibrated: the fine-tuned model with thresholds re-chosen on all its training folds, as
+  ``python -m ecglit.calibrate`` would after ``train.py`` (the validation split alone is a few dozen exams).
 Pooled out-of-fold F1 / AUROC per class with bootstrap 95% intervals go to ``--out`` (markdown) and a JSON
 beside it.
 """
@@ -46,7 +49,7 @@ from ecglit.evaluation.bootstrap import (  # noqa: E402
 )
 from ecglit.inference.predictor import Predictor  # noqa: E402
 
-METHODS = ("zero-shot", "recalibrated", "fine-tuned")
+METHODS = ("zero-shot", "recalibrated", "fine-tuned", "fine-tuned + recalibrated")
 AUROC, F1 = 4, 3
 
 
@@ -63,7 +66,16 @@ def _predict(predictor: Predictor, dm: ECGDataModule, split: str) -> tuple[np.nd
     return np.asarray(ds.exam_ids), predictor.predict_batch(x), np.asarray(ds.labels, np.float64)
 
 
+def _recalibrate(predictor: Predictor, dm: ECGDataModule) -> np.ndarray:
+    """Thresholds re-chosen (max F1) on the fold's training exams (train and val splits)."""
+    _, probs, labels = zip(*(_predict(predictor, dm, s) for s in ("train", "val")))
+    chosen, _ = choose_thresholds(np.concatenate(probs), np.concatenate(labels),
+                                  np.asarray(predictor.thresholds, np.float64), "max_f1", list(CLASSES))
+    return chosen
+
+
 def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
+    """Fine-tune ``ckpt`` on one fold's training exams (``overrides``: its split and the user's options)."""
     if not (run_dir / "test_metrics.json").is_file():
         cmd = [sys.executable, "train.py", "experiment=finetune", f"init_from={ckpt}", "data=code15",
                f"data.root={shards}", "data.label_definitions=physionet", "logger=csv",
@@ -74,17 +86,16 @@ def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> P
     return Path(json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"])
 
 
-def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Path, n_labels: int) -> dict:
+def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Path,
+               finetune_overrides: list[str]) -> dict:
     """Out-of-fold predictions of the three methods under one scheme: {method: (ids, probs, labels, thr)}."""
     base = Predictor.from_checkpoint(ckpt, device="cpu", backend="eager", precision="32")
     pooled = {m: {"ids": [], "probs": [], "labels": [], "pred": []} for m in METHODS}
     for k, split in enumerate(splits):
         dm = _datamodule(shards, **split)
         ids, probs, labels = _predict(base, dm, "test")
-        fit_ids, fit_probs, fit_labels = zip(*(_predict(base, dm, s) for s in ("train", "val")))
-        recal, _ = choose_thresholds(np.concatenate(fit_probs), np.concatenate(fit_labels),
-                                     np.asarray(base.thresholds, np.float64), "max_f1", list(CLASSES))
-        overrides = [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
+        recal = _recalibrate(base, dm)
+        overrides = [*finetune_overrides] + [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
                      for key, value in split.items()]
         if split["split"] == "holdout":  # a database may hold every positive of a class (CPSC: LBBB)
             overrides.append("allow_missing_positives=true")
@@ -92,7 +103,8 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
         tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
         for method, p, thr in (("zero-shot", probs, base.thresholds), ("recalibrated", probs, recal),
-                               ("fine-tuned", tuned_probs, tuned.thresholds)):
+                               ("fine-tuned", tuned_probs, tuned.thresholds),
+                               ("fine-tuned + recalibrated", tuned_probs, _recalibrate(tuned, dm))):
             pooled[method]["ids"] += list(ids)
             pooled[method]["probs"].append(p)
             pooled[method]["labels"].append(labels)
@@ -167,6 +179,9 @@ def main() -> None:
     parser.add_argument("--sources", nargs="*", default=None, help="databases to hold out (default: every one "
                                                                    "with at least 20 labelled exams)")
     parser.add_argument("--work", type=Path, default=Path("outputs/transfer"))
+    parser.add_argument("--finetune", nargs="*", default=[], metavar="OVERRIDE",
+                        help="train.py overrides for the fine-tuning runs, e.g. module.freeze_backbone=true")
+    parser.add_argument("--schemes", nargs="+", choices=("kfold", "loso"), default=["kfold", "loso"])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     if args.test_set:
@@ -183,7 +198,8 @@ def main() -> None:
     results = {}
     for name, splits in schemes.items():
         slug = "kfold" if "fold" in name else "loso"
-        results[name] = scores(run_scheme(slug, splits, args.ckpt, args.shards, args.work, len(CLASSES)))
+        if slug in args.schemes:
+            results[name] = scores(run_scheme(slug, splits, args.ckpt, args.shards, args.work, args.finetune))
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown(results, args.ckpt, command))

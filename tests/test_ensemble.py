@@ -124,3 +124,48 @@ def test_members_go_through_the_allowlist():
         build(member=TINY_NET["_target_"], members=3)
     with pytest.raises(ConfigError, match="at least one member"):
         Ensemble([])
+
+
+def _ensemble_net(n_members: int = 2) -> dict:
+    return {"_target_": ENSEMBLE_TARGET, "member": TINY_NET["_target_"], "n_members": n_members,
+            "member_kwargs": {k: v for k, v in TINY_NET.items() if k != "_target_"}}
+
+
+def test_a_frozen_ensemble_trains_every_members_head_and_nothing_else():
+    """Fine-tuning with module.freeze_backbone=true: each member's head learns on its own features; the
+    members' backbones keep their weights and BatchNorm statistics."""
+    torch.manual_seed(0)
+    module = ECGClassifier(net=_ensemble_net(), freeze_backbone=True,
+                           optimizer={"_target_": "torch.optim.SGD", "lr": 0.5})
+    trainable = {n for n, p in module.net.named_parameters() if p.requires_grad}
+    assert trainable == {f"members.{i}.head.{w}" for i in range(2) for w in ("weight", "bias")}
+    module.train()
+    module.on_train_epoch_start()  # what Lightning calls each epoch: BatchNorm statistics stay frozen
+    assert [m.training for m in module.net.members] == [False, False]
+    assert all(m.head.training for m in module.net.members)
+    before = {k: v.clone() for k, v in module.net.state_dict().items()}
+    optimizer = module.configure_optimizers()
+    y = torch.zeros(4, 6)
+    y[:, 1] = 1.0
+    module.masked_loss(module(_x()), y).backward()
+    optimizer.step()
+    after = module.net.state_dict()
+    moved = {k for k in after if not torch.equal(after[k], before[k])}
+    assert moved == trainable
+
+
+def test_reset_head_reinitialises_every_members_head(tmp_path):
+    from ecglit.finetuning import initialise_from
+
+    source = ensemble_of([_member(tmp_path / f"m{i}.ckpt", seed=i) for i in range(2)])
+    module = ECGClassifier(net=source.hparams.net)
+    initialise_from(module, source, reset_head=True)
+    got, src = module.net.state_dict(), source.net.state_dict()
+    for key, value in src.items():
+        if key.endswith(".head.weight"):
+            assert not torch.isclose(got[key], value).any(), key
+        elif ".head." in key:
+            continue
+        else:
+            assert torch.equal(got[key], value), key
+    assert all(torch.equal(m.head.bias, torch.zeros(6)) for m in module.net.members)

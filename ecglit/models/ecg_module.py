@@ -20,6 +20,7 @@ from ecglit.metrics.classification import (
     threshold_metric_collection,
 )
 from ecglit.metrics.thresholds import select_thresholds
+from ecglit.models.heads import head_modules, in_head
 from ecglit.models.registry import build_network, build_optimizer, build_scheduler, check_buildable
 
 
@@ -86,12 +87,13 @@ class ECGClassifier(L.LightningModule):
         if not 0.0 <= float(backbone_lr_scale):
             raise ConfigError(f"backbone_lr_scale must be >= 0, got {backbone_lr_scale}")
         self.net: nn.Module = build_network(net, n_classes=len(class_names))
-        if (freeze_backbone or backbone_lr_scale != 1.0) and not isinstance(getattr(self.net, "head", None), nn.Module):
+        if (freeze_backbone or backbone_lr_scale != 1.0) and not head_modules(self.net):
             raise ConfigError(f"freeze_backbone/backbone_lr_scale need a network with a `head` module; "
                               f"{type(self.net).__name__} has none")
         if freeze_backbone:
+            heads = head_modules(self.net)
             for name, param in self.net.named_parameters():
-                param.requires_grad_(name.startswith("head."))
+                param.requires_grad_(in_head(name, heads))
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.register_buffer("thresholds", torch.full((len(class_names),), 0.5))
         n = len(class_names)
@@ -186,12 +188,15 @@ class ECGClassifier(L.LightningModule):
     # --- optimisation --------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         if self.hparams.get("freeze_backbone"):  # frozen features keep their BatchNorm statistics too
-            for name, module in self.net.named_children():
-                module.train(name == "head")
+            for module in self.net.children():
+                module.eval()
+            for head in head_modules(self.net).values():
+                head.train()
 
     def _param_groups(self, lr: float) -> list[dict[str, Any]]:
-        head = [p for n, p in self.net.named_parameters() if n.startswith("head.") and p.requires_grad]
-        body = [p for n, p in self.net.named_parameters() if not n.startswith("head.") and p.requires_grad]
+        heads = head_modules(self.net)
+        head = [p for n, p in self.net.named_parameters() if in_head(n, heads) and p.requires_grad]
+        body = [p for n, p in self.net.named_parameters() if not in_head(n, heads) and p.requires_grad]
         groups = [{"params": head}]
         if body:
             groups.append({"params": body, "lr": lr * float(self.hparams.get("backbone_lr_scale", 1.0))})
