@@ -8,13 +8,16 @@ Thresholds chosen on one source rarely hold on another. The set (a shard folder,
 records, read as the extra test sets are) is predicted through the checkpoint's Predictor; per class the
 ``rule`` picks a new threshold on the annotated exams. Classes the set does not annotate, or in which it
 has no positives, keep their thresholds (said per class). The new checkpoint records where its thresholds
-came from (``threshold_source`` and a ``calibration`` entry) and is written atomically; before/after
+came from (``threshold_source`` and a ``calibration`` entry) and is written atomically. With
+``adapt_batchnorm=true`` the network's BatchNorm statistics are first re-estimated on every exam of the set
+(labels unused; :mod:`ecglit.models.batchnorm`), and the new checkpoint carries them too. Before/after
 metrics with bootstrap intervals are printed (on the calibration set itself: optimistic by construction,
 report held-out numbers for anything else).
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import zipfile
@@ -30,9 +33,10 @@ from rich.table import Table
 from ecglit.constants import CLASSES
 from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.bootstrap import bootstrap_probability_scores, percentile_interval, probability_scores
-from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set
+from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set, open_test_set
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
+from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
 from ecglit.utils.cli import register_open_mapping, run_hydra_program
 from ecglit.utils.io import atomic_path, check_creatable, refuse_existing
@@ -91,6 +95,9 @@ def write_calibrated(ckpt: Path, module: Any, thresholds: np.ndarray, calibratio
     if not isinstance(state, dict) or "thresholds" not in state:
         raise DataError(ckpt, "has no thresholds buffer in its state_dict; not an ECGClassifier checkpoint")
     state["thresholds"] = torch.tensor(thresholds, dtype=state["thresholds"].dtype)
+    if calibration.get("batchnorm"):  # statistics re-estimated on the set: stored at the file's precision
+        for key, value in _batchnorm_buffers(module).items():
+            state[key] = value.to(state[key].dtype if key in state else value.dtype)
     hparams = dict(payload.get("hyper_parameters") or {})
     hparams["threshold_source"] = calibration["source"]
     payload["hyper_parameters"] = hparams
@@ -131,6 +138,50 @@ def before_after_table(classes: list[str], old: np.ndarray, new: np.ndarray, how
     return table
 
 
+def _batchnorm_buffers(module: Any) -> dict[str, torch.Tensor]:
+    """The BatchNorm statistics of ``module``'s network, under their state_dict keys."""
+    ids = {id(layer) for layer in batchnorm_layers(module.net)}
+    return {f"net.{name}.{key}": value for name, layer in module.net.named_modules() if id(layer) in ids
+            for key, value in layer.state_dict().items()}
+
+
+def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size: int,
+                 stored_dtypes: dict[str, torch.dtype]) -> int:
+    """Re-estimate ``module``'s BatchNorm statistics on every readable exam of ``spec`` (labels unused), in
+    batches of ``batch_size``; rounded to the precision the checkpoint stores them at, so the written file
+    is exactly the model that is scored. Returns the number of exams used."""
+    def chunks():
+        pending: list[np.ndarray] = []
+        for batch in open_test_set(spec).batches():
+            x = np.asarray(batch.x, np.float32)
+            pending.extend(x[np.isfinite(x).all(axis=(1, 2))])
+            while len(pending) >= batch_size:
+                yield _net_input(pending[:batch_size], input_scale)
+                pending = pending[batch_size:]
+        if pending:
+            yield _net_input(pending, input_scale)
+
+    try:
+        n = adapt_batchnorm(module.net, chunks)
+    except DataError:
+        raise DataError(spec.root, "no readable exam to adapt the BatchNorm statistics on") from None
+    with torch.no_grad():
+        for key, value in _batchnorm_buffers(module).items():
+            if stored_dtypes.get(key, value.dtype) != value.dtype:
+                value.copy_(value.to(stored_dtypes[key]).to(value.dtype))
+    return n
+
+
+def _predictor(module: Any, cfg: DictConfig, options: dict[str, float]) -> Predictor:
+    return Predictor.from_module(module, batch_size=int(cfg.batch_size), device=cfg.device, precision="32",
+                                 backend="eager", **options)
+
+
+def _net_input(exams: list[np.ndarray], input_scale: float) -> torch.Tensor:
+    """Stored (4096, 12) tracings -> the network's (B, 12, 4096) input, as the Predictor builds it."""
+    return torch.from_numpy(np.stack(exams)).transpose(1, 2).contiguous() * input_scale
+
+
 def calibrate(cfg: DictConfig) -> dict[str, Any]:
     """Run one calibration from its config; returns the calibration record written into the checkpoint."""
     for key in ("ckpt", "input", "out"):
@@ -143,13 +194,6 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
     ckpt = resolve_checkpoint(str(cfg.ckpt))
     scale = None if cfg.get("input_scale") is None else float(cfg.input_scale)
     module = load_classifier(ckpt, input_scale=scale)
-    options = {} if scale is None else {"input_scale": scale}
-    predictor = Predictor.from_module(module, batch_size=int(cfg.batch_size), device=cfg.device, precision="32",
-                                      backend="eager", **options)
-    classes = list(predictor.class_names)
-    if classes != list(CLASSES):
-        raise DataError(ckpt, f"predicts the classes {classes}; labelled sets carry {list(CLASSES)}, so the "
-                              "two cannot be matched")
     named = OmegaConf.to_container(cfg.extra_tests, resolve=True) if cfg.get("extra_tests") else {}
     if str(cfg.input) in named:  # a test set defined in the config (e.g. test_sets=realdata input=realdata)
         spec = TestSetSpec.from_config(str(cfg.input), {**named[str(cfg.input)], "n_resamples": int(cfg.n_resamples),
@@ -159,6 +203,19 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
             "root": str(cfg.input), "format": cfg.format, "label_definitions": cfg.get("label_definitions"),
             "records": OmegaConf.to_container(cfg.records, resolve=True) if cfg.get("records") else {},
             "n_resamples": int(cfg.n_resamples), "seed": int(cfg.seed)})
+    if list(module.class_names) != list(CLASSES):
+        raise DataError(ckpt, f"predicts the classes {list(module.class_names)}; labelled sets carry "
+                              f"{list(CLASSES)}, so the two cannot be matched")
+    options = {} if scale is None else {"input_scale": scale}
+    adapted, original = 0, None
+    if cfg.get("adapt_batchnorm"):  # "before" is the model as it was: predicted before adapting a copy
+        original = evaluate_test_set(_predictor(copy.deepcopy(module), cfg, options), spec)
+        stored = {k: v.dtype for k, v in _checkpoint_dict(ckpt, module)["state_dict"].items()}
+        input_scale = scale if scale is not None else float(module.hparams.get("input_scale", 1.0))
+        adapted = adapt_to_set(module, spec, input_scale, int(cfg.batch_size), stored)
+        log.info("BatchNorm statistics re-estimated on %d exams of %s", adapted, spec.root)
+    predictor = _predictor(module, cfg, options)
+    classes = list(predictor.class_names)
     result = evaluate_test_set(predictor, spec)  # raises when the set holds no label at all
     labelled = ~np.isnan(result.labels).all(axis=1)
     probs, labels = result.probs[labelled], result.labels[labelled]
@@ -169,11 +226,19 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
     for c, h in how.items():
         if h.startswith("kept: no"):
             log.warning("%s: %s; its threshold is unchanged", c, h.removeprefix("kept: "))
-    before = _cells(probs, labels, old, int(cfg.n_resamples), int(cfg.seed))
+    probs_before = probs
+    if original is not None:
+        if list(original.ids) != list(result.ids):
+            raise DataError(spec.root, "the adapted model scored other exams than the original one "
+                                       "(non-finite outputs); adapt_batchnorm=false, or remove those exams")
+        probs_before = original.probs[labelled]
+    before = _cells(probs_before, labels, old, int(cfg.n_resamples), int(cfg.seed))
     after = _cells(probs, labels, new, int(cfg.n_resamples), int(cfg.seed))
     record = {
         "source": f"calibrated on {spec.root} ({cfg.rule}, {int(labelled.sum())} labelled exams, "
-                  f"{dt.date.today().isoformat()}); before: {predictor.threshold_source or 'unknown'}",
+                  + (f"BatchNorm statistics from {adapted} exams, " if adapted else "")
+                  + f"{dt.date.today().isoformat()}); before: {predictor.threshold_source or 'unknown'}",
+        "batchnorm": {"adapted_on": str(spec.root), "n_exams": adapted} if adapted else None,
         "rule": str(cfg.rule), "data": str(spec.root), "n_exams": int(labelled.sum()),
         "label_definitions": spec.label_definitions, "mismatches": result.report["label_definitions"]["mismatches"],
         "per_class": {c: {"before": float(old[i]), "after": float(new[i]), "how": how[c],
@@ -183,7 +248,8 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
     console = Console(width=max(Console().width, 150))
     console.print(before_after_table(classes, old, new, how, before, after,
                                      f"Calibration on {spec.root} ({cfg.rule}, {int(labelled.sum())} exams; "
-                                     "measured on the same exams)"))
+                                     + ("after: BatchNorm statistics adapted to the set; " if adapted else "")
+                                     + "measured on the same exams)"))
     for line in record["mismatches"]:
         console.print(f"[bold red]LABEL DEFINITIONS DIFFER[/]: {line}")
     write_calibrated(ckpt, module, new, record, out, bool(cfg.overwrite))

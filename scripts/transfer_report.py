@@ -12,6 +12,8 @@ recording found twice). Two schemes, each giving one out-of-fold prediction per 
 Per fold, from the same starting model:
 - zero-shot: the model's own thresholds;
 - recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
+- adapted + recalibrated: BatchNorm statistics re-estimated on the training folds' exams (labels unused),
+  then thresholds re-chosen on them (``python -m ecglit.calibrate adapt_batchnorm=true``);
 - fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping and
   thresholds on a validation split of them), then predicted on the held-out fold (``--finetune``: its
   options, e.g. ``module.freeze_backbone=true``);
@@ -30,6 +32,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -48,8 +51,10 @@ from ecglit.evaluation.bootstrap import (  # noqa: E402
     probability_scores,
 )
 from ecglit.inference.predictor import Predictor  # noqa: E402
+from ecglit.models.batchnorm import adapt_batchnorm  # noqa: E402
+from ecglit.models.checkpoint import load_classifier  # noqa: E402
 
-METHODS = ("zero-shot", "recalibrated", "fine-tuned", "fine-tuned + recalibrated")
+METHODS = ("zero-shot", "recalibrated", "adapted + recalibrated", "fine-tuned", "fine-tuned + recalibrated")
 AUROC, F1 = 4, 3
 
 
@@ -74,6 +79,18 @@ def _recalibrate(predictor: Predictor, dm: ECGDataModule) -> np.ndarray:
     return chosen
 
 
+def _adapted(ckpt: str, dm: ECGDataModule) -> Predictor:
+    """The starting model with its BatchNorm statistics re-estimated on the fold's training exams (their
+    labels unused), as ``python -m ecglit.calibrate adapt_batchnorm=true`` does."""
+    module = load_classifier(ckpt)
+    scale = float(module.hparams.get("input_scale", 1.0))
+    x = np.concatenate([dm.dataset(s).read_tracings(np.arange(len(dm.dataset(s)))) for s in ("train", "val")])
+    batches = [torch.from_numpy(np.ascontiguousarray(x[i:i + 64], np.float32)).transpose(1, 2) * scale
+               for i in range(0, len(x), 64)]
+    adapt_batchnorm(module.net, batches)
+    return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
+
+
 def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
     """Fine-tune ``ckpt`` on one fold's training exams (``overrides``: its split and the user's options)."""
     if not (run_dir / "test_metrics.json").is_file():
@@ -95,14 +112,18 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
         dm = _datamodule(shards, **split)
         ids, probs, labels = _predict(base, dm, "test")
         recal = _recalibrate(base, dm)
-        overrides = [*finetune_overrides] + [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
-                     for key, value in split.items()]
+        adapted = _adapted(ckpt, dm)
+        _, adapted_probs, _ = _predict(adapted, dm, "test")
+        overrides = [*finetune_overrides]
+        overrides += [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
+                      for key, value in split.items()]
         if split["split"] == "holdout":  # a database may hold every positive of a class (CPSC: LBBB)
             overrides.append("allow_missing_positives=true")
         tuned_ckpt = _finetune(ckpt, shards, work / name / f"fold{k}", overrides)
         tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
         for method, p, thr in (("zero-shot", probs, base.thresholds), ("recalibrated", probs, recal),
+                               ("adapted + recalibrated", adapted_probs, _recalibrate(adapted, dm)),
                                ("fine-tuned", tuned_probs, tuned.thresholds),
                                ("fine-tuned + recalibrated", tuned_probs, _recalibrate(tuned, dm))):
             pooled[method]["ids"] += list(ids)

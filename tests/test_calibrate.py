@@ -405,3 +405,33 @@ def test_checkpoint_with_other_classes_is_refused(setup, tmp_path):
     with pytest.raises(DataError, match=r"predicts the classes \['a', 'b', 'c'\]"):
         calibrate(calibrate_cfg(other, setup.folder("other"), out))
     assert not out.exists()
+
+
+def test_adapt_batchnorm_writes_the_set_statistics_and_thresholds_for_the_adapted_model(setup, tmp_path):
+    from ecglit.models.batchnorm import adapt_batchnorm
+
+    folder = setup.folder("adapt")
+    out = tmp_path / "adapted.ckpt"
+    record = calibrate(calibrate_cfg(setup.ckpt, folder, out, "adapt_batchnorm=true"))
+
+    expected = load_classifier(setup.ckpt)  # by hand: every exam of the set (labelled or not), one batch
+    scale = float(expected.hparams.get("input_scale", 1.0))
+    adapt_batchnorm(expected.net, [torch.from_numpy(setup.x).transpose(1, 2).contiguous() * scale])
+    src = torch.load(setup.ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    dst = torch.load(out, map_location="cpu", weights_only=True)["state_dict"]
+    moved = set()
+    for key, value in expected.state_dict().items():
+        if key == "thresholds":
+            continue
+        torch.testing.assert_close(dst[key], value, rtol=1e-5, atol=1e-6, msg=key)
+        if not torch.equal(dst[key], src[key]):
+            moved.add(key)
+    assert moved and all(k.rsplit(".", 1)[1] in ("running_mean", "running_var", "num_batches_tracked")
+                         for k in moved)
+    with torch.no_grad():
+        probs = expected.predict_proba(torch.from_numpy(setup.x).transpose(1, 2) * scale).double().numpy()
+    thresholds, _ = choose_thresholds(probs, setup.y, np.array(SOURCE_THRESHOLDS), "max_f1", list(CLASSES))
+    torch.testing.assert_close(load_classifier(out).thresholds, torch.tensor(thresholds, dtype=torch.float32),
+                               rtol=0, atol=1e-5)
+    assert record["batchnorm"] == {"adapted_on": str(folder), "n_exams": setup.N}
+    assert "BatchNorm statistics from 40 exams" in load_classifier(out).hparams.threshold_source
