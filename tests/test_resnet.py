@@ -272,3 +272,23 @@ def test_torch_export_with_dynamic_batch_matches_eager() -> None:
     x5 = torch.randn(5, 12, 4096)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x5), model(x5))
+
+
+def test_group_norm_option_normalises_each_exam_alone():
+    """model.norm=group: no running statistics, and an exam's output does not depend on the rest of its
+    batch, in training mode too (with BatchNorm it does)."""
+    from ecglit.errors import ConfigError
+
+    cfg = dict(stem_filters=8, filters=[8, 16], seq_lengths=[1024, 256], kernel_size=7, dropout=0.0)
+    torch.manual_seed(0)
+    group = ResNet1d(norm="group", **cfg).train()
+    torch.manual_seed(0)
+    batch = ResNet1d(**cfg).train()
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in group.modules())
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in group.modules()) == 5  # stem + 2 per unit
+    x = torch.randn(4, 12, 4096, generator=torch.Generator().manual_seed(1))
+    other = torch.cat([x[:1], 5.0 * torch.randn(3, 12, 4096, generator=torch.Generator().manual_seed(2))])
+    torch.testing.assert_close(group(x)[:1], group(other)[:1], rtol=1e-4, atol=1e-5)
+    assert (batch(x)[:1] - batch(other)[:1]).abs().max() > 1e-3
+    with pytest.raises(ConfigError, match="norm must be one of"):
+        ResNet1d(norm="layer", **cfg)

@@ -53,6 +53,7 @@ class ResidualUnit(nn.Module):
         dropout: float,
         bn_momentum: float,
         bn_eps: float,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         self.skip_pool = SamePadMaxPool1d(downsample, in_length) if downsample > 1 else nn.Identity()
@@ -62,11 +63,11 @@ class ResidualUnit(nn.Module):
             else nn.Identity()
         )
         self.conv1 = SamePadConv1d(in_channels, out_channels, kernel_size, in_length)
-        self.bn1 = nn.BatchNorm1d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.bn1 = norm_layer(norm, out_channels, bn_eps, bn_momentum)
         self.relu1 = nn.ReLU()
         self.dropout1 = nn.Dropout(dropout)
         self.conv2 = SamePadConv1d(out_channels, out_channels, kernel_size, in_length, stride=downsample)
-        self.bn2 = nn.BatchNorm1d(out_channels, eps=bn_eps, momentum=bn_momentum)
+        self.bn2 = norm_layer(norm, out_channels, bn_eps, bn_momentum)
         self.relu2 = nn.ReLU()
         self.dropout2 = nn.Dropout(dropout)
 
@@ -77,6 +78,18 @@ class ResidualUnit(nn.Module):
         y = x
         x = self.dropout2(self.relu2(self.bn2(x)))
         return x, y
+
+
+NORMS: tuple[str, ...] = ("batch", "group")
+NORM_GROUPS = 8  # channels per group: 2 in the 16-channel stem, 16 in a 128-channel unit
+
+
+def norm_layer(norm: str, channels: int, eps: float, momentum: float) -> nn.Module:
+    """BatchNorm (the paper's), or GroupNorm: statistics of each exam alone, in training and prediction
+    alike, so nothing learnt about one population's feature statistics is applied to another."""
+    if norm == "group":
+        return nn.GroupNorm(math.gcd(NORM_GROUPS, channels), channels, eps=eps)
+    return nn.BatchNorm1d(channels, eps=eps, momentum=momentum)
 
 
 def _as_int_tuple(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -102,7 +115,7 @@ def _downsample_factors(n_samples: int, seq_lengths: tuple[int, ...]) -> tuple[i
 def _check_args(
     n_leads: int, n_classes: int, n_samples: int, stem_filters: int, filters: tuple[int, ...],
     seq_lengths: tuple[int, ...], kernel_size: int, width: float, dropout: float,
-    stem_activation: str, bn_momentum: float, bn_eps: float, init: str,
+    stem_activation: str, bn_momentum: float, bn_eps: float, init: str, norm: str = "batch",
 ) -> None:
     for name, value in (("n_leads", n_leads), ("n_classes", n_classes), ("n_samples", n_samples),
                         ("stem_filters", stem_filters)):
@@ -134,6 +147,8 @@ def _check_args(
         raise ConfigError(f"bn_eps must be > 0, got {bn_eps}")
     if init not in INITS:
         raise ConfigError(f"init must be one of {list(INITS)}, got {init!r}")
+    if norm not in NORMS:
+        raise ConfigError(f"norm must be one of {list(NORMS)}, got {norm!r}")
 
 
 def keras_he_normal_(weight: torch.Tensor) -> torch.Tensor:
@@ -162,6 +177,7 @@ class ResNet1d(nn.Module):
             here), Keras eps is 1e-3. PyTorch's own defaults are bn_momentum=0.1, bn_eps=1e-5.
         init: "he_normal" (Keras: truncated normal, conv/linear weights; zero bias; BN gamma 1,
             beta 0) or "torch_default" (PyTorch's kaiming-uniform defaults, as in the port).
+        norm: "batch" (the paper's BatchNorm) or "group" (GroupNorm, per-exam statistics; bn_eps applies).
 
     The head flattens the last unit's output time-major, as Keras' Flatten does on (B, L, C), so a
     Keras Dense kernel (L*C, n_classes) loads as `head.weight = kernel.T` without permutation.
@@ -182,12 +198,13 @@ class ResNet1d(nn.Module):
         bn_momentum: float = 0.01,
         bn_eps: float = 1e-3,
         init: str = "he_normal",
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         filters = _as_int_tuple("filters", filters)
         seq_lengths = _as_int_tuple("seq_lengths", seq_lengths)
         _check_args(n_leads, n_classes, n_samples, stem_filters, filters, seq_lengths, kernel_size,
-                    width, dropout, stem_activation, bn_momentum, bn_eps, init)
+                    width, dropout, stem_activation, bn_momentum, bn_eps, init, norm)
         downsample = _downsample_factors(n_samples, seq_lengths)
         channels = [max(1, round(c * width)) for c in (stem_filters, *filters)]
 
@@ -199,13 +216,13 @@ class ResNet1d(nn.Module):
 
         self.stem = nn.Sequential(
             SamePadConv1d(n_leads, channels[0], kernel_size, n_samples),
-            nn.BatchNorm1d(channels[0], eps=bn_eps, momentum=bn_momentum),
+            norm_layer(norm, channels[0], bn_eps, bn_momentum),
             STEM_ACTIVATIONS[stem_activation](),
         )
         in_lengths = (n_samples, *seq_lengths[:-1])
         self.units = nn.ModuleList(
             ResidualUnit(channels[i], channels[i + 1], in_lengths[i], downsample[i], kernel_size,
-                         dropout, bn_momentum, bn_eps)
+                         dropout, bn_momentum, bn_eps, norm)
             for i in range(len(seq_lengths))
         )
         self.head = nn.Linear(seq_lengths[-1] * channels[-1], n_classes)
@@ -218,7 +235,7 @@ class ResNet1d(nn.Module):
                 keras_he_normal_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm1d):
+            elif isinstance(module, (nn.BatchNorm1d, nn.GroupNorm)):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
