@@ -161,9 +161,12 @@ def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size:
         if pending:
             yield _net_input(pending, input_scale)
 
+    if not batchnorm_layers(module.net):
+        raise ConfigError(f"adapt_batchnorm=true: the network ({type(module.net).__name__}) has no BatchNorm "
+                          "layer (a GroupNorm network normalises each exam by itself already)")
     try:
         n = adapt_batchnorm(module.net, chunks)
-    except DataError:
+    except DataError:  # the only one it raises here: not one finite exam in the set
         raise DataError(spec.root, "no readable exam to adapt the BatchNorm statistics on") from None
     with torch.no_grad():
         for key, value in _batchnorm_buffers(module).items():

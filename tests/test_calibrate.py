@@ -21,9 +21,11 @@ from sklearn.metrics import f1_score, recall_score
 
 from ecglit.calibrate import calibrate, choose_thresholds
 from ecglit.constants import CLASSES
-from ecglit.errors import DataError
+from ecglit.errors import ConfigError, DataError
 from ecglit.inference.predictor import Predictor
-from ecglit.models.checkpoint import load_classifier
+from ecglit.models.batchnorm import adapt_batchnorm
+from ecglit.models.checkpoint import load_classifier, save_classifier
+from ecglit.models.ecg_module import ECGClassifier
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE_THRESHOLDS = [0.31, 0.37, 0.43, 0.47, 0.53, 0.59]
@@ -408,8 +410,6 @@ def test_checkpoint_with_other_classes_is_refused(setup, tmp_path):
 
 
 def test_adapt_batchnorm_writes_the_set_statistics_and_thresholds_for_the_adapted_model(setup, tmp_path):
-    from ecglit.models.batchnorm import adapt_batchnorm
-
     folder = setup.folder("adapt")
     out = tmp_path / "adapted.ckpt"
     record = calibrate(calibrate_cfg(setup.ckpt, folder, out, "adapt_batchnorm=true"))
@@ -435,3 +435,13 @@ def test_adapt_batchnorm_writes_the_set_statistics_and_thresholds_for_the_adapte
                                rtol=0, atol=1e-5)
     assert record["batchnorm"] == {"adapted_on": str(folder), "n_exams": setup.N}
     assert "BatchNorm statistics from 40 exams" in load_classifier(out).hparams.threshold_source
+
+
+def test_adapt_batchnorm_on_a_network_without_batchnorm_is_refused(setup, tmp_path):
+    module = load_classifier(setup.ckpt)
+    group = ECGClassifier(net={**module.hparams.net, "norm": "group"}, input_scale=module.hparams.input_scale)
+    ckpt = save_classifier(group, tmp_path / "group.ckpt")
+    out = tmp_path / "never.ckpt"
+    with pytest.raises(ConfigError, match="has no BatchNorm layer"):
+        calibrate(calibrate_cfg(ckpt, setup.folder("adapt_group"), out, "adapt_batchnorm=true"))
+    assert not out.exists()
