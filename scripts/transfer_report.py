@@ -26,6 +26,7 @@ beside it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -51,7 +52,7 @@ from ecglit.evaluation.bootstrap import (  # noqa: E402
     probability_scores,
 )
 from ecglit.inference.predictor import Predictor  # noqa: E402
-from ecglit.models.batchnorm import adapt_batchnorm  # noqa: E402
+from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers  # noqa: E402
 from ecglit.models.checkpoint import load_classifier  # noqa: E402
 
 METHODS = ("zero-shot", "recalibrated", "adapted + recalibrated", "fine-tuned", "fine-tuned + recalibrated")
@@ -83,12 +84,21 @@ def _adapted(ckpt: str, dm: ECGDataModule) -> Predictor:
     """The starting model with its BatchNorm statistics re-estimated on the fold's training exams (their
     labels unused), as ``python -m ecglit.calibrate adapt_batchnorm=true`` does."""
     module = load_classifier(ckpt)
+    if not batchnorm_layers(module.net):  # GroupNorm: every exam is normalised by itself, nothing to adapt
+        return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
     scale = float(module.hparams.get("input_scale", 1.0))
     x = np.concatenate([dm.dataset(s).read_tracings(np.arange(len(dm.dataset(s)))) for s in ("train", "val")])
     batches = [torch.from_numpy(np.ascontiguousarray(x[i:i + 64], np.float32)).transpose(1, 2) * scale
                for i in range(0, len(x), 64)]
     adapt_batchnorm(module.net, batches)
     return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
+
+
+def finetune_dir(work: Path, scheme: str, ckpt: str, finetune_overrides: list[str], fold: int) -> Path:
+    """Where one fold's fine-tuning run goes. Runs found there are reused (a rerun of the report only
+    predicts), so the folder is keyed by the starting model and the options: other ones train anew."""
+    key = hashlib.sha1("\n".join([str(ckpt), *finetune_overrides]).encode()).hexdigest()[:12]
+    return work / scheme / key / f"fold{fold}"
 
 
 def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
@@ -105,7 +115,7 @@ def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> P
 
 def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Path,
                finetune_overrides: list[str]) -> dict:
-    """Out-of-fold predictions of the three methods under one scheme: {method: (ids, probs, labels, thr)}."""
+    """Out-of-fold predictions of every method under one scheme: {method: (ids, probs, labels, thr)}."""
     base = Predictor.from_checkpoint(ckpt, device="cpu", backend="eager", precision="32")
     pooled = {m: {"ids": [], "probs": [], "labels": [], "pred": []} for m in METHODS}
     for k, split in enumerate(splits):
@@ -119,7 +129,7 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
                       for key, value in split.items()]
         if split["split"] == "holdout":  # a database may hold every positive of a class (CPSC: LBBB)
             overrides.append("allow_missing_positives=true")
-        tuned_ckpt = _finetune(ckpt, shards, work / name / f"fold{k}", overrides)
+        tuned_ckpt = _finetune(ckpt, shards, finetune_dir(work, name, ckpt, finetune_overrides, k), overrides)
         tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
         for method, p, thr in (("zero-shot", probs, base.thresholds), ("recalibrated", probs, recal),
