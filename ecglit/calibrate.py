@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -34,7 +35,7 @@ from ecglit.constants import CLASSES
 from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.bootstrap import bootstrap_probability_scores, percentile_interval, probability_scores
 from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set, open_test_set
-from ecglit.inference.predictor import Predictor
+from ecglit.inference.predictor import Predictor, network_input
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
 from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
@@ -140,9 +141,8 @@ def before_after_table(classes: list[str], old: np.ndarray, new: np.ndarray, how
 
 def _batchnorm_buffers(module: Any) -> dict[str, torch.Tensor]:
     """The BatchNorm statistics of ``module``'s network, under their state_dict keys."""
-    ids = {id(layer) for layer in batchnorm_layers(module.net)}
-    return {f"net.{name}.{key}": value for name, layer in module.net.named_modules() if id(layer) in ids
-            for key, value in layer.state_dict().items()}
+    return {f"net.{name}.{key}": value for name, layer in module.net.named_modules()
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm) for key, value in layer.state_dict().items()}
 
 
 def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size: int,
@@ -156,10 +156,10 @@ def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size:
             x = np.asarray(batch.x, np.float32)
             pending.extend(x[np.isfinite(x).all(axis=(1, 2))])
             while len(pending) >= batch_size:
-                yield _net_input(pending[:batch_size], input_scale)
+                yield network_input(np.stack(pending[:batch_size]), input_scale)
                 pending = pending[batch_size:]
         if pending:
-            yield _net_input(pending, input_scale)
+            yield network_input(np.stack(pending), input_scale)
 
     if not batchnorm_layers(module.net):
         raise ConfigError(f"adapt_batchnorm=true: the network ({type(module.net).__name__}) has no BatchNorm "
@@ -178,11 +178,6 @@ def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size:
 def _predictor(module: Any, cfg: DictConfig, options: dict[str, float]) -> Predictor:
     return Predictor.from_module(module, batch_size=int(cfg.batch_size), device=cfg.device, precision="32",
                                  backend="eager", **options)
-
-
-def _net_input(exams: list[np.ndarray], input_scale: float) -> torch.Tensor:
-    """Stored (4096, 12) tracings -> the network's (B, 12, 4096) input, as the Predictor builds it."""
-    return torch.from_numpy(np.stack(exams)).transpose(1, 2).contiguous() * input_scale
 
 
 def calibrate(cfg: DictConfig) -> dict[str, Any]:

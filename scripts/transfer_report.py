@@ -33,7 +33,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -51,7 +50,7 @@ from ecglit.evaluation.bootstrap import (  # noqa: E402
     percentile_interval,
     probability_scores,
 )
-from ecglit.inference.predictor import Predictor  # noqa: E402
+from ecglit.inference.predictor import Predictor, network_input  # noqa: E402
 from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers  # noqa: E402
 from ecglit.models.checkpoint import load_classifier  # noqa: E402
 
@@ -88,8 +87,7 @@ def _adapted(ckpt: str, dm: ECGDataModule) -> Predictor:
         return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
     scale = float(module.hparams.get("input_scale", 1.0))
     x = np.concatenate([dm.dataset(s).read_tracings(np.arange(len(dm.dataset(s)))) for s in ("train", "val")])
-    batches = [torch.from_numpy(np.ascontiguousarray(x[i:i + 64], np.float32)).transpose(1, 2) * scale
-               for i in range(0, len(x), 64)]
+    batches = [network_input(x[i:i + 64], scale) for i in range(0, len(x), 64)]
     adapt_batchnorm(module.net, batches)
     return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
 

@@ -38,6 +38,11 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r} ({err})") from None
 
 
+def network_input(x: np.ndarray | torch.Tensor, input_scale: float) -> torch.Tensor:
+    """Stored-layout tracings (B, 4096, 12) -> the network input (B, 12, 4096) float32 times ``input_scale``."""
+    return torch.as_tensor(np.asarray(x, dtype=np.float32)).transpose(1, 2).contiguous() * input_scale
+
+
 class Predictor:
     """Probabilities and thresholded labels for batches of exams.
 
@@ -98,7 +103,7 @@ class Predictor:
                                   f"{len(LEADS)})")
         out = []
         for start in range(0, len(x), self.batch_size):
-            chunk = x[start:start + self.batch_size].transpose(1, 2).contiguous() * self.input_scale
+            chunk = network_input(x[start:start + self.batch_size], self.input_scale)
             out.append(torch.sigmoid(self.backend(chunk)).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 

@@ -81,7 +81,7 @@ class ResidualUnit(nn.Module):
 
 
 NORMS: tuple[str, ...] = ("batch", "group")
-NORM_GROUPS = 8  # channels per group: 2 in the 16-channel stem, 16 in a 128-channel unit
+NORM_GROUPS = 8  # groups per layer: 2 channels each in the 16-channel stem, 16 in a 128-channel unit
 
 
 def norm_layer(norm: str, channels: int, eps: float, momentum: float) -> nn.Module:
