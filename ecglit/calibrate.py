@@ -10,7 +10,7 @@ records, read as the extra test sets are) is predicted through the checkpoint's 
 has no positives, keep their thresholds (said per class). The new checkpoint records where its thresholds
 came from (``threshold_source`` and a ``calibration`` entry) and is written atomically. With
 ``adapt_batchnorm=true`` the network's BatchNorm statistics are first re-estimated on every exam of the set
-(labels unused; :mod:`ecglit.models.batchnorm`), and the new checkpoint carries them too. Before/after
+(labels unused; :mod:`ecglit.inference.adaptation`), and the new checkpoint carries them too. Before/after
 metrics with bootstrap intervals are printed (on the calibration set itself: optimistic by construction,
 report held-out numbers for anything else).
 """
@@ -35,9 +35,9 @@ from ecglit.constants import CLASSES
 from ecglit.errors import ConfigError, DataError
 from ecglit.evaluation.bootstrap import bootstrap_probability_scores, percentile_interval, probability_scores
 from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set, open_test_set
-from ecglit.inference.predictor import Predictor, network_input
+from ecglit.inference.adaptation import adapt_to_exams
+from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
-from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
 from ecglit.utils.cli import register_open_mapping, run_hydra_program
 from ecglit.utils.io import atomic_path, check_creatable, refuse_existing
@@ -150,24 +150,8 @@ def adapt_to_set(module: Any, spec: TestSetSpec, input_scale: float, batch_size:
     """Re-estimate ``module``'s BatchNorm statistics on every readable exam of ``spec`` (labels unused), in
     batches of ``batch_size``; rounded to the precision the checkpoint stores them at, so the written file
     is exactly the model that is scored. Returns the number of exams used."""
-    def chunks():
-        pending: list[np.ndarray] = []
-        for batch in open_test_set(spec).batches():
-            x = np.asarray(batch.x, np.float32)
-            pending.extend(x[np.isfinite(x).all(axis=(1, 2))])
-            while len(pending) >= batch_size:
-                yield network_input(np.stack(pending[:batch_size]), input_scale)
-                pending = pending[batch_size:]
-        if pending:
-            yield network_input(np.stack(pending), input_scale)
-
-    if not batchnorm_layers(module.net):
-        raise ConfigError(f"adapt_batchnorm=true: the network ({type(module.net).__name__}) has no BatchNorm "
-                          "layer (a GroupNorm network normalises each exam by itself already)")
-    try:
-        n = adapt_batchnorm(module.net, chunks)
-    except DataError:  # the only one it raises here: not one finite exam in the set
-        raise DataError(spec.root, "no readable exam to adapt the BatchNorm statistics on") from None
+    n = adapt_to_exams(module.net, lambda: (batch.x for batch in open_test_set(spec).batches()), input_scale,
+                       batch_size, spec.root)
     with torch.no_grad():
         for key, value in _batchnorm_buffers(module).items():
             if stored_dtypes.get(key, value.dtype) != value.dtype:

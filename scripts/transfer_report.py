@@ -11,6 +11,10 @@ recording found twice). Two schemes, each giving one out-of-fold prediction per 
 - leave one database out (the ``database`` column, from the public record names: ``data.split=holdout``).
 Per fold, from the same starting model:
 - zero-shot: the model's own thresholds;
+- adapted: BatchNorm statistics re-estimated on the training folds' exams (labels unused), the model's own
+  thresholds (``predict.py adapt_batchnorm=true adapt_on=...``);
+- adapted on the test exams: the same on the held-out exams themselves (``predict.py adapt_batchnorm=true``
+  on them; under leave one database out, on one database);
 - recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
 - adapted + recalibrated: BatchNorm statistics re-estimated on the training folds' exams (labels unused),
   then thresholds re-chosen on them (``python -m ecglit.calibrate adapt_batchnorm=true``);
@@ -50,11 +54,13 @@ from ecglit.evaluation.bootstrap import (  # noqa: E402
     percentile_interval,
     probability_scores,
 )
-from ecglit.inference.predictor import Predictor, network_input  # noqa: E402
-from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers  # noqa: E402
+from ecglit.inference.adaptation import adapt_to_exams  # noqa: E402
+from ecglit.inference.predictor import Predictor  # noqa: E402
+from ecglit.models.batchnorm import batchnorm_layers  # noqa: E402
 from ecglit.models.checkpoint import load_classifier  # noqa: E402
 
-METHODS = ("zero-shot", "recalibrated", "adapted + recalibrated", "fine-tuned", "fine-tuned + recalibrated")
+METHODS = ("zero-shot", "adapted", "adapted on the test exams", "recalibrated", "adapted + recalibrated",
+           "fine-tuned", "fine-tuned + recalibrated")
 AUROC, F1 = 4, 3
 
 
@@ -79,16 +85,14 @@ def _recalibrate(predictor: Predictor, dm: ECGDataModule) -> np.ndarray:
     return chosen
 
 
-def _adapted(ckpt: str, dm: ECGDataModule) -> Predictor:
-    """The starting model with its BatchNorm statistics re-estimated on the fold's training exams (their
-    labels unused), as ``python -m ecglit.calibrate adapt_batchnorm=true`` does."""
+def _adapted(ckpt: str, dm: ECGDataModule, splits: tuple[str, ...]) -> Predictor:
+    """The starting model with its BatchNorm statistics re-estimated on the exams of ``splits`` (their labels
+    unused), through the path of ``predict.py``/``ecglit.calibrate adapt_batchnorm=true``."""
     module = load_classifier(ckpt)
-    if not batchnorm_layers(module.net):  # GroupNorm: every exam is normalised by itself, nothing to adapt
-        return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
-    scale = float(module.hparams.get("input_scale", 1.0))
-    x = np.concatenate([dm.dataset(s).read_tracings(np.arange(len(dm.dataset(s)))) for s in ("train", "val")])
-    batches = [network_input(x[i:i + 64], scale) for i in range(0, len(x), 64)]
-    adapt_batchnorm(module.net, batches)
+    if batchnorm_layers(module.net):  # GroupNorm: every exam is normalised by itself, nothing to adapt
+        x = np.concatenate([dm.dataset(s).read_tracings(np.arange(len(dm.dataset(s)))) for s in splits])
+        adapt_to_exams(module.net, lambda: [x], float(module.hparams.get("input_scale", 1.0)), 64,
+                       f"the fold's {' and '.join(splits)} exams")
     return Predictor.from_module(module, device="cpu", backend="eager", precision="32")
 
 
@@ -120,8 +124,9 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
         dm = _datamodule(shards, **split)
         ids, probs, labels = _predict(base, dm, "test")
         recal = _recalibrate(base, dm)
-        adapted = _adapted(ckpt, dm)
+        adapted = _adapted(ckpt, dm, ("train", "val"))
         _, adapted_probs, _ = _predict(adapted, dm, "test")
+        _, on_test_probs, _ = _predict(_adapted(ckpt, dm, ("test",)), dm, "test")
         overrides = [*finetune_overrides]
         overrides += [f"data.{key}='{value}'" if isinstance(value, str) else f"data.{key}={value}"
                       for key, value in split.items()]
@@ -130,7 +135,9 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
         tuned_ckpt = _finetune(ckpt, shards, finetune_dir(work, name, ckpt, finetune_overrides, k), overrides)
         tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
-        for method, p, thr in (("zero-shot", probs, base.thresholds), ("recalibrated", probs, recal),
+        for method, p, thr in (("zero-shot", probs, base.thresholds), ("adapted", adapted_probs, base.thresholds),
+                               ("adapted on the test exams", on_test_probs, base.thresholds),
+                               ("recalibrated", probs, recal),
                                ("adapted + recalibrated", adapted_probs, _recalibrate(adapted, dm)),
                                ("fine-tuned", tuned_probs, tuned.thresholds),
                                ("fine-tuned + recalibrated", tuned_probs, _recalibrate(tuned, dm))):
@@ -172,10 +179,11 @@ def _cell(v: list[float]) -> str:
 
 
 def markdown(results: dict, ckpt: str, command: str) -> str:
-    lines = ["# Transfer to real records: zero-shot, recalibrated, fine-tuned", "",
+    lines = ["# Transfer to real records: zero-shot, adapted, recalibrated, fine-tuned", "",
              f"Starting model: `{ckpt}`. Generated by `{command}`.", "",
              "Out-of-fold predictions pooled over the folds; F1 at each fold's thresholds; 95% bootstrap "
-             "intervals over exams. Recalibration and fine-tuning only ever see the training folds.", ""]
+             "intervals over exams. Recalibration, fine-tuning and \"adapted\" only ever see the training folds "
+             "(\"adapted on the test exams\" sees the held-out exams, never their labels).", ""]
     for scheme, per_method in results.items():
         lines += [f"## {scheme}", "", "| method | " + " | ".join(f"{c} F1" for c in CLASSES) +
                   " | macro F1 | macro AUROC |", "|---" * (len(CLASSES) + 3) + "|"]

@@ -21,6 +21,7 @@ from ecglit.data.shards import ShardWriter
 from ecglit.errors import ConfigError, DataError
 from ecglit.inference import Predictor, open_source
 from ecglit.inference.task import run_prediction
+from ecglit.models.batchnorm import adapt_batchnorm
 from ecglit.models.ecg_module import ECGClassifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,3 +174,51 @@ def test_bad_checkpoint_and_input(tmp_path: Path, ckpt: Path) -> None:
                        if (tmp_path / "empty_dir_that_exists").mkdir() is None else None)
     with pytest.raises(ConfigError, match="backend"):
         Predictor.from_checkpoint(ckpt, backend="nope")
+
+
+def _adapted_probs(ckpt: Path, adapt_x: np.ndarray, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Independent of predict.py: the checkpoint's network, its BatchNorm statistics adapted on ``adapt_x``
+    in batches of ``batch_size`` (the first, training-mode pass depends a little on the batching)."""
+    module = ECGClassifier.load_from_checkpoint(ckpt, weights_only=True, map_location="cpu").eval()
+    net_x = torch.from_numpy(adapt_x).transpose(1, 2) * INPUT_SCALE
+    adapt_batchnorm(module.net, list(net_x.split(batch_size)))
+    with torch.no_grad():
+        return torch.sigmoid(module(torch.from_numpy(x).transpose(1, 2) * INPUT_SCALE)).numpy()
+
+
+def test_adapt_batchnorm_on_the_input_or_on_other_exams(tmp_path: Path, ckpt: Path, synthetic) -> None:
+    root, x, ids = synthetic
+    plain, adapted = tmp_path / "plain.csv", tmp_path / "adapted.csv"
+    run_prediction(predict_cfg(tmp_path, ckpt, root, plain))
+    # shards of 4 re-batched to 3 for the adaptation passes
+    run_prediction(predict_cfg(tmp_path, ckpt, root, adapted, "adapt_batchnorm=true", "batch_size=3"))
+    rows = read_rows(adapted)
+    assert [int(r["exam_id"]) for r in rows] == ids
+    expected = _adapted_probs(ckpt, x, x, 3)
+    np.testing.assert_allclose(probs_of(rows), expected, rtol=1e-4, atol=1e-5)
+    assert np.abs(probs_of(rows) - probs_of(read_rows(plain))).max() > 1e-2  # it did change the model
+    # adapt_on: statistics from other exams (here 6 louder ones), predictions for the input
+    other = tmp_path / "other"
+    louder = (np.random.default_rng(1).standard_normal((6, N_SAMPLES, 12)) * 9).astype(np.float32)
+    with ShardWriter(other, shard_size=4) as writer:
+        writer.add(louder, [{"exam_id": i, **dict.fromkeys(CLASSES, False)} for i in range(1, 7)])
+    run_prediction(predict_cfg(tmp_path, ckpt, root, tmp_path / "on_other.csv", "adapt_batchnorm=true",
+                               f"adapt_on={other}"))
+    on_other = probs_of(read_rows(tmp_path / "on_other.csv"))
+    np.testing.assert_allclose(on_other, _adapted_probs(ckpt, louder, x, 64), rtol=1e-4, atol=1e-5)
+    assert np.abs(on_other - expected).max() > 1e-2
+
+
+def test_adapt_batchnorm_errors(tmp_path: Path, ckpt: Path, synthetic) -> None:
+    root, _, _ = synthetic
+    with pytest.raises(DataError, match="nowhere.*does not exist"):
+        run_prediction(predict_cfg(tmp_path, ckpt, root, tmp_path / "p.csv", "adapt_batchnorm=true",
+                                   f"adapt_on={tmp_path / 'nowhere'}"))
+    assert not (tmp_path / "p.csv").exists()
+    torch.manual_seed(0)
+    group = ECGClassifier(net={**TINY_NET, "norm": "group"}, input_scale=INPUT_SCALE)
+    path = tmp_path / "group.ckpt"
+    torch.save({"state_dict": group.state_dict(), "hyper_parameters": dict(group.hparams),
+                "pytorch-lightning_version": lightning.__version__}, path)
+    with pytest.raises(ConfigError, match="no BatchNorm layer"):
+        run_prediction(predict_cfg(tmp_path, path, root, tmp_path / "p.csv", "adapt_batchnorm=true"))

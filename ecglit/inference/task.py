@@ -14,7 +14,9 @@ from tqdm import tqdm
 
 from ecglit.data.importers.cli import options_from_config
 from ecglit.errors import ConfigError, DataError
-from ecglit.inference.predictor import NON_FINITE_OUTPUT, Predictor
+from ecglit.inference.adaptation import adapt_to_exams
+from ecglit.inference.predictor import NON_FINITE_OUTPUT, Predictor, resolve_device
+from ecglit.models.checkpoint import load_classifier
 from ecglit.data.sources import ExamBatch, PredictionSource, open_source
 from ecglit.utils.io import atomic_open, ensure_dir, refuse_existing
 
@@ -95,11 +97,25 @@ def run_prediction(cfg: DictConfig) -> int:
         out = Path(cfg.output)
         plot_dir = Path(cfg.plot_dir) if cfg.get("plot_dir") else out.parent / f"{out.stem}_plots"
     check_outputs(cfg.output, plot_dir, bool(cfg.overwrite))  # before the slow part
-    options = {"input_scale": float(cfg.input_scale)} if cfg.get("input_scale") is not None else {}
-    predictor = Predictor.from_checkpoint(cfg.ckpt, **options, batch_size=cfg.batch_size, device=cfg.device,
-                                          precision=str(cfg.precision), backend=cfg.backend)
-    source = open_source(cfg.input, cfg.batch_size, options_from_config(cfg.records),
-                         long_records=cfg.records.long_records, strict=cfg.records.strict)
+    scale = None if cfg.get("input_scale") is None else float(cfg.input_scale)
+    module = load_classifier(cfg.ckpt, map_location="cpu", input_scale=scale)
+    scale = float(module.hparams.get("input_scale", 1.0)) if scale is None else scale
+    import_options = options_from_config(cfg.records)
+
+    def open_input(path: str) -> PredictionSource:
+        return open_source(path, cfg.batch_size, import_options, long_records=cfg.records.long_records,
+                           strict=cfg.records.strict)
+
+    if cfg.get("adapt_batchnorm"):  # before the backend is built: a compiled graph freezes the statistics
+        adapt_on = str(cfg.get("adapt_on") or cfg.input)
+        device = resolve_device(cfg.device)
+        module.to(device)
+        n_adapt = adapt_to_exams(module.net, lambda: (b.x for b in open_input(adapt_on).batches()), scale,
+                                 int(cfg.batch_size), adapt_on, device)
+        log.info("BatchNorm statistics re-estimated on %d unlabelled exams of %s", n_adapt, adapt_on)
+    predictor = Predictor.from_module(module, input_scale=scale, batch_size=cfg.batch_size, device=cfg.device,
+                                      precision=str(cfg.precision), backend=cfg.backend)
+    source = open_input(str(cfg.input))
     n = write_predictions(predictor, source, cfg.output, plot_dir, progress=cfg.progress,
                           overwrite=bool(cfg.overwrite))
     if source.skipped:

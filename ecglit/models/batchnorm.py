@@ -34,9 +34,9 @@ def adapt_batchnorm(net: nn.Module, batches: Batches) -> int:
     Two passes. The first runs BatchNorm as in training (each batch normalised by its own statistics) to
     get every layer near its new statistics; the second runs the whole network in eval mode, as it will
     predict, and each layer's statistics become those of the inputs it then receives. Per-batch sums are
-    pooled (the law of total variance), so the result does not depend on how the exams are batched or
-    ordered, unlike a cumulative average of batch statistics (:func:`torch.optim.swa_utils.update_bn`),
-    which misses the spread between batches of similar exams. Dropout is off throughout. ``net`` is left
+    pooled (the law of total variance), so the spread between batches of similar exams is kept, which a
+    cumulative average of batch statistics (:func:`torch.optim.swa_utils.update_bn`) misses; the batching
+    and order matter only through the first pass's per-batch normalisation (a little). Dropout is off throughout. ``net`` is left
     in eval mode with every weight unchanged; if a pass fails, nothing changes.
     """
     layers = batchnorm_layers(net)
