@@ -113,6 +113,48 @@ def write_calibrated(ckpt: Path, module: Any, thresholds: np.ndarray, calibratio
     return out
 
 
+def fit_datasets(datamodule: Any) -> list[Any]:
+    """The train and val datasets of a set-up DataModule, refused unless their exams and labels can be read
+    back (shards on disk; not exams generated on the fly)."""
+    splits = [datamodule.dataset(s) for s in ("train", "val")]
+    if not all(hasattr(d, "read_tracings") and hasattr(d, "labels") for d in splits):
+        raise ConfigError("thresholds_on=train_val needs labelled exams on disk (data=code15 or another shard "
+                          f"folder); {type(datamodule).__name__} does not keep them")
+    return splits
+
+
+def calibrate_on_fit_data(module: Any, datamodule: Any, best: Path, batch_size: int,
+                          device: str | torch.device = "cpu") -> Path:
+    """Thresholds of a finished run re-chosen (max F1) on every exam it was fitted with (its train and val
+    splits, read without augmentation), for ``train.py thresholds_on=train_val``: a validation split of a
+    few hundred exams holds a handful of positives per class. ``module`` is given the weights of ``best``;
+    the result is written beside it (``<best>-train_val.ckpt``) and its path returned."""
+    splits = fit_datasets(datamodule)
+    payload = torch.load(best, map_location="cpu", weights_only=True)
+    module.load_state_dict(payload["state_dict"])
+    predictor = Predictor.from_module(module, batch_size=batch_size, device=device, precision="32", backend="eager")
+    probs, labels = [], []
+    for dataset in splits:
+        for start in range(0, len(dataset), batch_size):
+            rows = np.arange(start, min(start + batch_size, len(dataset)))
+            probs.append(predictor.predict_batch(dataset.read_tracings(rows)))
+            labels.append(np.asarray(dataset.labels, np.float32)[rows])
+    probs, labels = np.concatenate(probs), np.concatenate(labels)
+    old = np.asarray(predictor.thresholds, np.float64)
+    new, how = choose_thresholds(probs, labels, old, "max_f1", list(predictor.class_names))
+    for c, h in how.items():
+        log.info("thresholds_on=train_val: %s %s", c, h)
+    record = {"source": f"max F1 on the {len(probs)} exams of the run's train and val splits "
+                        f"({dt.date.today().isoformat()}); before: {predictor.threshold_source or 'unknown'}",
+              "rule": "max_f1", "data": "train+val", "n_exams": len(probs),
+              "per_class": {c: {"before": float(old[i]), "after": float(new[i]), "how": how[c]}
+                            for i, c in enumerate(predictor.class_names)}}
+    out = best.with_name(f"{best.stem}-train_val.ckpt")
+    write_calibrated(best, module, new, record, out, overwrite=True)
+    module.thresholds.copy_(torch.as_tensor(new, dtype=module.thresholds.dtype))
+    return out
+
+
 def _cells(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, n_resamples: int, seed: int
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     point = probability_scores(probs, labels, thresholds)

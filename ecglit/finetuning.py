@@ -7,7 +7,8 @@ Keras file, the name of a shipped model). The run takes the network architecture
 it (the weights only make sense with both), the label definitions from the data, and the options of
 ``conf/experiment/finetune.yaml``: freeze the backbone or lower its learning rate
 (``module.freeze_backbone``, ``module.backbone_lr_scale``), re-initialise the head (``reset_head``), early
-stopping on a small validation split.
+stopping on a small validation split, final thresholds re-chosen on every fitted exam (``thresholds_on=train_val``,
+:func:`ecglit.calibrate.calibrate_on_fit_data`).
 """
 
 from __future__ import annotations

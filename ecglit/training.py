@@ -14,6 +14,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from ecglit.calibrate import calibrate_on_fit_data, fit_datasets
 from ecglit.callbacks.atomic_checkpoint import check_checkpoint
 from ecglit.errors import ConfigError
 from ecglit.evaluation.dashboard import log_dashboard, write_dashboard
@@ -122,6 +123,15 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+    thresholds_on = str(cfg.get("thresholds_on", "val"))
+    if thresholds_on not in ("val", "train_val"):
+        raise ConfigError(f"thresholds_on must be val or train_val, got {thresholds_on!r}")
+    if thresholds_on == "train_val" and trainer.world_size > 1:  # one process re-chooses and writes them
+        raise ConfigError("thresholds_on=train_val runs on one device; with several, recalibrate the best "
+                          "checkpoint afterwards (python -m ecglit.calibrate)")
+    if thresholds_on == "train_val" and cfg.get("train", True):
+        datamodule.setup("fit")
+        fit_datasets(datamodule)  # refused now, not after training
     if trainer.strategy.root_device.type == "cpu":
         # Keep freed activation memory for reuse instead of unmapping and re-faulting it every step
         # (15% of a CPU training step on the paper's network; what made batch 64 slow: BENCHMARKS.md).
@@ -132,6 +142,10 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
 
     ckpt_cb = trainer.checkpoint_callback
     best = ckpt_cb.best_model_path if ckpt_cb is not None and ckpt_cb.best_model_path else None
+    if cfg.get("train", True) and best and thresholds_on == "train_val":
+        best = str(calibrate_on_fit_data(module, datamodule, Path(best), int(cfg.data.get("batch_size", 64)),
+                                         trainer.strategy.root_device))
+        log.info("thresholds re-chosen on the train and val splits: %s", best)
     if cfg.get("train", True) and best and str(cfg.get("optimized_metric", "")).startswith("val/"):
         # validation metrics of the checkpoint that will be used, not of the last epoch
         trainer.validate(module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)

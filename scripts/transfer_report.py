@@ -18,11 +18,11 @@ Per fold, from the same starting model:
 - recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
 - adapted + recalibrated: BatchNorm statistics re-estimated on the training folds' exams (labels unused),
   then thresholds re-chosen on them (``python -m ecglit.calibrate adapt_batchnorm=true``);
-- fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping and
-  thresholds on a validation split of them), then predicted on the held-out fold (``--finetune``: its
-  options, e.g. ``module.freeze_backbone=true``);
-- fine-tuned + recalibrated: the fine-tuned model with thresholds re-chosen on all its training folds, as
-  ``python -m ecglit.calibrate`` would after ``train.py`` (the validation split alone is a few dozen exams).
+- fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping on a
+  validation split of them, thresholds re-chosen on all of them: the experiment's ``thresholds_on=train_val``),
+  then predicted on the held-out fold (``--finetune``: its options, e.g. ``module.freeze_backbone=true``);
+- fine-tuned, validation thresholds: the same run's best checkpoint with the thresholds of its validation
+  split alone (``thresholds_on=val``; that split is a few dozen exams).
 Pooled out-of-fold F1 / AUROC per class with bootstrap 95% intervals go to ``--out`` (markdown) and a JSON
 beside it.
 """
@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,7 +61,7 @@ from ecglit.models.batchnorm import batchnorm_layers  # noqa: E402
 from ecglit.models.checkpoint import load_classifier  # noqa: E402
 
 METHODS = ("zero-shot", "adapted", "adapted on the test exams", "recalibrated", "adapted + recalibrated",
-           "fine-tuned", "fine-tuned + recalibrated")
+           "fine-tuned, validation thresholds", "fine-tuned")
 AUROC, F1 = 4, 3
 
 
@@ -98,21 +99,26 @@ def _adapted(ckpt: str, dm: ECGDataModule, splits: tuple[str, ...]) -> Predictor
 
 def finetune_dir(work: Path, scheme: str, ckpt: str, finetune_overrides: list[str], fold: int) -> Path:
     """Where one fold's fine-tuning run goes. Runs found there are reused (a rerun of the report only
-    predicts), so the folder is keyed by the starting model and the options: other ones train anew."""
-    key = hashlib.sha1("\n".join([str(ckpt), *finetune_overrides]).encode()).hexdigest()[:12]
+    predicts), so the folder is keyed by the run's whole config (the starting model, the options and the
+    experiment's defaults): another config trains anew."""
+    composed = compose("train", ["experiment=finetune", f"init_from={ckpt}", *finetune_overrides])
+    key = hashlib.sha1(OmegaConf.to_yaml(composed).encode()).hexdigest()[:12]
     return work / scheme / key / f"fold{fold}"
 
 
-def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> Path:
-    """Fine-tune ``ckpt`` on one fold's training exams (``overrides``: its split and the user's options)."""
+def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> tuple[Path, Path]:
+    """Fine-tune ``ckpt`` on one fold's training exams (``overrides``: its split and the user's options);
+    returns the best checkpoint with its validation split's thresholds and the one with thresholds re-chosen
+    on the train and val splits (``thresholds_on=train_val``, the experiment's default)."""
     if not (run_dir / "test_metrics.json").is_file():
         cmd = [sys.executable, "train.py", "experiment=finetune", f"init_from={ckpt}", "data=code15",
-               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv",
+               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv", "thresholds_on=train_val",
                f"hydra.run.dir={run_dir}", "callbacks.rich_progress_bar=null", *overrides]
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"fine-tuning failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
-    return Path(json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"])
+    train_val = Path(json.loads((run_dir / "test_metrics.json").read_text())["checkpoint"])
+    return train_val.with_name(train_val.name.removesuffix("-train_val.ckpt") + ".ckpt"), train_val
 
 
 def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Path,
@@ -132,15 +138,17 @@ def run_scheme(name: str, splits: list[dict], ckpt: str, shards: Path, work: Pat
                       for key, value in split.items()]
         if split["split"] == "holdout":  # a database may hold every positive of a class (CPSC: LBBB)
             overrides.append("allow_missing_positives=true")
-        tuned_ckpt = _finetune(ckpt, shards, finetune_dir(work, name, ckpt, finetune_overrides, k), overrides)
-        tuned = Predictor.from_checkpoint(tuned_ckpt, device="cpu", backend="eager", precision="32")
+        val_ckpt, train_val_ckpt = _finetune(ckpt, shards, finetune_dir(work, name, ckpt, finetune_overrides, k),
+                                             overrides)
+        tuned = Predictor.from_checkpoint(train_val_ckpt, device="cpu", backend="eager", precision="32")
+        tuned_val = Predictor.from_checkpoint(val_ckpt, device="cpu", backend="eager", precision="32")
         _, tuned_probs, _ = _predict(tuned, dm, "test")
         for method, p, thr in (("zero-shot", probs, base.thresholds), ("adapted", adapted_probs, base.thresholds),
                                ("adapted on the test exams", on_test_probs, base.thresholds),
                                ("recalibrated", probs, recal),
                                ("adapted + recalibrated", adapted_probs, _recalibrate(adapted, dm)),
-                               ("fine-tuned", tuned_probs, tuned.thresholds),
-                               ("fine-tuned + recalibrated", tuned_probs, _recalibrate(tuned, dm))):
+                               ("fine-tuned, validation thresholds", tuned_probs, tuned_val.thresholds),
+                               ("fine-tuned", tuned_probs, tuned.thresholds)):
             pooled[method]["ids"] += list(ids)
             pooled[method]["probs"].append(p)
             pooled[method]["labels"].append(labels)

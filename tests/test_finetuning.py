@@ -150,7 +150,8 @@ def test_the_run_starts_from_the_pretrained_model(data, tmp_path):
 @pytest.fixture(scope="module")
 def slow_run(data, tmp_path_factory) -> dict:
     """One epoch with a tiny learning rate (backbone at experiment=finetune's 0.1 of it)."""
-    return finetune(data, tmp_path_factory.mktemp("slow"), "trainer.max_epochs=1", "module.optimizer.lr=1e-6")
+    return finetune(data, tmp_path_factory.mktemp("slow"), "trainer.max_epochs=1", "module.optimizer.lr=1e-6",
+                    "thresholds_on=val")
 
 
 def test_finetuned_weights_stay_next_to_the_pretrained_ones(data, slow_run):
@@ -193,6 +194,43 @@ def test_finetuned_checkpoint_thresholds_are_rechosen_on_validation(data, slow_r
     assert rechosen >= 3
     # the test report used the same thresholds
     assert slow_run["test_report"]["thresholds"] == pytest.approx(dict(zip(CLASSES, tuned.thresholds.tolist())))
+
+
+def test_thresholds_on_train_val_are_rechosen_on_every_fitted_exam(data, tmp_path):
+    run = finetune(data, tmp_path, "trainer.max_epochs=1", "module.optimizer.lr=1e-6", "thresholds_on=train_val")
+    ckpt = Path(run["checkpoint"])
+    assert ckpt.name.endswith("-train_val.ckpt") and ckpt.parent.name == "checkpoints"
+    best = ckpt.with_name(ckpt.name.removesuffix("-train_val.ckpt") + ".ckpt")
+    tuned, original = load_classifier(ckpt), load_classifier(best)  # same weights, thresholds re-chosen
+    for (name, value), other in zip(tuned.state_dict().items(), original.state_dict().values()):
+        if name != "thresholds":
+            torch.testing.assert_close(value, other, rtol=0, atol=0, msg=name)
+    datamodule = run["module"].trainer.datamodule
+    fitted = np.concatenate([datamodule.exam_ids("train"), datamodule.exam_ids("val")])
+    assert len(fitted) >= 12 and not set(fitted) & set(datamodule.exam_ids("test"))
+    rows = np.searchsorted(np.arange(1, N_EXAMS + 1), fitted)
+    with torch.no_grad():
+        probs = tuned.predict_proba(torch.from_numpy(data.x[rows]).transpose(1, 2) * SOURCE_SCALE).numpy()
+    y = data.y[rows]
+    for j, c in enumerate(CLASSES):  # every class has positives among these exams
+        t = tuned.thresholds[j].item()
+        best_f1 = max(f1_score(y[:, j].astype(int), (probs[:, j] >= s).astype(int)) for s in np.unique(probs[:, j]))
+        assert f1_score(y[:, j].astype(int), (probs[:, j] >= t).astype(int)) == pytest.approx(best_f1), c
+    assert not np.allclose(tuned.thresholds.numpy(), original.thresholds.numpy())
+    assert "train and val splits" in tuned.hparams.threshold_source
+    assert run["test_report"]["thresholds"] == pytest.approx(dict(zip(CLASSES, tuned.thresholds.tolist())))
+
+
+def test_thresholds_on_is_checked_before_training(data, tmp_path):
+    with pytest.raises(ConfigError, match="thresholds_on must be val or train_val"):
+        finetune(data, tmp_path, "thresholds_on=test")
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    # exams generated on the fly cannot be read back to choose thresholds on: refused before training
+    cfg = compose_train(["data.mode=on_the_fly", "data.n=40", "logger=none", "trainer=cpu", "trainer.max_epochs=1",
+                         "callbacks.rich_progress_bar=null", "thresholds_on=train_val"], tmp_path / "synthetic")
+    with pytest.raises(ConfigError, match="SyntheticDataModule does not keep them"):
+        train(cfg)
+    assert not (tmp_path / "synthetic" / "run" / "checkpoints").exists()
 
 
 def test_backbone_learning_rate_is_scaled(slow_run):
