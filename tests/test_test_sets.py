@@ -3,6 +3,8 @@ cells kept out, scores equal to sklearn's, intervals, per-source tables, label-d
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import re
 import math
@@ -15,14 +17,23 @@ import pandas as pd
 import pytest
 import torch
 import wfdb
+from rich.console import Console
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
 from ecglit.constants import CLASSES
 from ecglit.data.definitions import label_definitions
 from ecglit.data.synthetic import SyntheticConfig, generate_batch
 from ecglit.errors import ConfigError, DataError
-from ecglit.evaluation.test_sets import TestSetSpec, evaluate_test_set, specs_from_config, write_test_set
+from ecglit.evaluation.test_sets import (
+    TestSetSpec,
+    evaluate_test_set,
+    open_test_set,
+    run_test_sets,
+    specs_from_config,
+    write_test_set,
+)
 from ecglit.inference.predictor import Predictor
+from ecglit.models.batchnorm import adapt_batchnorm
 from ecglit.models.ecg_module import ECGClassifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,6 +146,32 @@ def test_outputs_beside_the_run(folder, predictor, tmp_path):
     site_b = rows[rows["source"] == "siteB"]
     assert site_b["true_SB"].isna().all() and rows[rows["source"] == "siteA"]["true_SB"].notna().all()
     assert not math.isnan(report["overall"]["macro"]["f1"]["value"])
+
+
+def test_a_set_adapted_to_its_own_exams(folder, predictor, tmp_path):
+    root, truth = folder
+    plain = evaluate_test_set(predictor, _spec(root))
+    before = {k: v.clone() for k, v in predictor.model.state_dict().items()}
+    reports = run_test_sets(predictor, {"mine": {"root": str(root), "format": "records", "n_resamples": 50,
+                                                 "label_definitions": "physionet", "adapt_batchnorm": True,
+                                                 "records": {"not_annotated": {"B*": ["SB", "ST"]}}}},
+                            tmp_path, console=Console(file=io.StringIO()))
+    assert reports["mine"]["batchnorm_adapted_on"] == len(truth)
+    for k, v in predictor.model.state_dict().items():  # the caller's model is untouched
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)
+    rows = pd.read_csv(tmp_path / "test_mine_predictions.csv")
+    # independently: the same network, statistics re-estimated on every exam of the set in one batch
+    batches = list(open_test_set(_spec(root)).batches())
+    x = torch.from_numpy(np.concatenate([b.x for b in batches])).transpose(1, 2)
+    assert [i for b in batches for i in b.ids] == list(plain.ids)
+    module = copy.deepcopy(predictor.model)
+    adapt_batchnorm(module, [x])
+    with torch.no_grad():
+        expected = torch.sigmoid(module(x))
+    got = rows.set_index("id").loc[list(plain.ids), [f"prob_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-4, atol=1e-5)
+    assert np.abs(got - plain.probs).max() > 1e-2
+    assert plain.report.get("batchnorm_adapted_on") is None
 
 
 @pytest.mark.parametrize(("cfg", "error", "message"), [

@@ -10,7 +10,9 @@ precision with bootstrap 95% intervals, overall and per source (the public datab
 names say it, e.g. CPSC 2018, PTB-XL, Georgia; else the first folder under ``root``), written to
 ``test_<name>_metrics.json`` and ``test_<name>_predictions.csv`` beside test_metrics.json, printed, and
 logged under ``test/<name>/...``. Cells a source did not annotate (empty) never count as negatives. Each set
-declares its label definitions; a mismatch with the model's is stated loudly.
+declares its label definitions; a mismatch with the model's is stated loudly. With ``adapt_batchnorm: true`` a
+set is scored by a copy of the model whose BatchNorm statistics are re-estimated on the set's own exams
+(labels unused; ecglit/inference/adaptation.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ecglit.evaluation.bootstrap import (
     percentile_interval,
     probability_scores,
 )
+from ecglit.inference.adaptation import adapted_predictor
 from ecglit.inference.predictor import NON_FINITE_OUTPUT, Predictor
 from ecglit.metrics.classification import METRICS
 from ecglit.utils.io import atomic_open, ensure_dir, write_text
@@ -46,7 +49,8 @@ from ecglit.utils.io import atomic_open, ensure_dir, write_text
 log = logging.getLogger(__name__)
 FORMATS = ("auto", "records", "shards", "hdf5")
 SHORT = {"precision": "prec", "recall": "sens", "specificity": "spec", "f1": "F1", "auroc": "AUROC", "ap": "AP"}
-_KEYS = {"root", "format", "label_definitions", "records", "long_records", "batch_size", "n_resamples", "seed"}
+_KEYS = {"root", "format", "label_definitions", "records", "long_records", "batch_size", "n_resamples", "seed",
+         "adapt_batchnorm"}
 
 
 @dataclass
@@ -64,6 +68,7 @@ class TestSetSpec:
     batch_size: int = 64
     n_resamples: int = 1000
     seed: int = 123
+    adapt_batchnorm: bool = False  # score a copy of the model adapted to the set's own exams (labels unused)
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping[str, Any]) -> TestSetSpec:
@@ -81,7 +86,7 @@ class TestSetSpec:
             raise ConfigError(f"extra_tests.{name}.label_definitions: {err}") from None
         return cls(name, Path(str(cfg["root"])), fmt, definitions, dict(cfg.get("records") or {}),
                    str(cfg.get("long_records", "crop")), int(cfg.get("batch_size", 64)),
-                   int(cfg.get("n_resamples", 1000)), int(cfg.get("seed", 123)))
+                   int(cfg.get("n_resamples", 1000)), int(cfg.get("seed", 123)), bool(cfg.get("adapt_batchnorm")))
 
 
 def specs_from_config(extra_tests: Mapping[str, Any] | None) -> list[TestSetSpec]:
@@ -252,6 +257,9 @@ def results_table(report: dict[str, Any]) -> Table:
 def print_test_set(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(width=max(Console().width, 130))  # intervals need the room
     console.print(results_table(report))
+    if report.get("batchnorm_adapted_on"):
+        console.print(f"BatchNorm statistics adapted to the set's own {report['batchnorm_adapted_on']} exams "
+                      "(adapt_batchnorm: true; labels unused)")
     for line in report["label_definitions"]["mismatches"]:
         console.print(f"[bold red]LABEL DEFINITIONS DIFFER[/]: {line}")
     if report["skipped"]:
@@ -264,7 +272,12 @@ def run_test_sets(predictor: Predictor, extra_tests: Mapping[str, Any] | None, o
     reports = {}
     for spec in specs_from_config(extra_tests):
         log.info("scoring test set %r (%s)", spec.name, spec.root)
-        result = evaluate_test_set(predictor, spec)
+        scorer, adapted = predictor, 0
+        if spec.adapt_batchnorm:
+            scorer, adapted = adapted_predictor(predictor, lambda: (b.x for b in open_test_set(spec).batches()),
+                                                spec.root)
+        result = evaluate_test_set(scorer, spec)
+        result.report["batchnorm_adapted_on"] = adapted or None  # exams of the set the statistics came from
         write_test_set(result, output_dir)
         print_test_set(result.report, console)
         scalars = flat_scalars(result.report)

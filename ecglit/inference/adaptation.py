@@ -2,7 +2,8 @@
 read from disk (:func:`ecglit.models.batchnorm.adapt_batchnorm`, AdaBN).
 
 One path for every entry point: ``predict.py adapt_batchnorm=true`` (on the exams it predicts, or on
-``adapt_on``) and ``python -m ecglit.calibrate adapt_batchnorm=true`` (on the calibration set). Measured on
+``adapt_on``), ``python -m ecglit.calibrate adapt_batchnorm=true`` (on the calibration set) and extra test
+sets with ``adapt_batchnorm: true`` (each on its own exams, ``train.py``/``evaluate.py``). Measured on
 the real records of ../shared with the shipped synthetic model (docs/transfer-realdata.md): adapting on a
 few dozen exams or more that mix the abnormalities the way the data to predict does raises ranking and F1
 at the shipped thresholds, and statistics from other databases' exams carry to a new one; adapting on a
@@ -12,6 +13,7 @@ abnormality and hurts.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ import torch
 from torch import nn
 
 from ecglit.errors import ConfigError, DataError
-from ecglit.inference.predictor import network_input
+from ecglit.inference.predictor import Predictor, network_input
 from ecglit.models.batchnorm import adapt_batchnorm, batchnorm_layers
 
 log = logging.getLogger(__name__)
@@ -67,3 +69,16 @@ def adapt_to_exams(net: nn.Module, batches: Callable[[], Iterable[np.ndarray]], 
         log.warning("BatchNorm statistics re-estimated on only %d exams of %s: below %d they are noisy and "
                     "can make the model worse", n, where, MIN_ADAPTATION_EXAMS)
     return n
+
+
+def adapted_predictor(predictor: Predictor, batches: Callable[[], Iterable[np.ndarray]],
+                      where: str | Path | None = None) -> tuple[Predictor, int]:
+    """A copy of ``predictor`` (same thresholds, settings and backend) whose model's BatchNorm statistics are
+    re-estimated on ``batches`` (as :func:`adapt_to_exams`), and the number of exams used; ``predictor`` is
+    left as it was."""
+    model = copy.deepcopy(predictor.model)
+    n = adapt_to_exams(model, batches, predictor.input_scale, predictor.batch_size, where, predictor.device)
+    adapted = Predictor(model, predictor.thresholds, predictor.class_names, predictor.input_scale,
+                        predictor.batch_size, predictor.device, predictor.precision, predictor.backend_name)
+    adapted.label_definitions, adapted.threshold_source = predictor.label_definitions, predictor.threshold_source
+    return adapted, n

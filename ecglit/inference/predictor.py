@@ -68,8 +68,10 @@ class Predictor:
         self.batch_size = int(batch_size)
         self.label_definitions: dict | None = None  # what the labels mean (set from a checkpoint)
         self.threshold_source: str | None = None
-        device = resolve_device(device)
-        self.backend = make_backend(backend, model, device, str(precision), self.batch_size)
+        self.device = resolve_device(device)
+        self.precision, self.backend_name = str(precision), backend
+        self.model = model  # what the backend runs (kept for label-free adaptation: inference/adaptation.py)
+        self.backend = make_backend(backend, model, self.device, self.precision, self.batch_size)
 
     @classmethod
     def from_module(cls, module: Any, **kwargs: Any) -> Predictor:
