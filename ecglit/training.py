@@ -94,6 +94,9 @@ def check_run_dir(output_dir: Path, overwrite: bool, ckpt_path: str | None = Non
 def _train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("train", True) and cfg.get("ckpt_path"):
         check_checkpoint(cfg.ckpt_path)  # a truncated file: one clear error before anything starts
+    thresholds_on = str(cfg.get("thresholds_on", "val"))
+    if thresholds_on not in ("val", "train_val"):
+        raise ConfigError(f"thresholds_on must be val or train_val, got {thresholds_on!r}")
     output_dir = Path(cfg.paths.output_dir)
     check_run_dir(output_dir, bool(cfg.get("overwrite", False)), cfg.get("ckpt_path"))
     ensure_dir(output_dir)
@@ -123,9 +126,6 @@ def _train(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    thresholds_on = str(cfg.get("thresholds_on", "val"))
-    if thresholds_on not in ("val", "train_val"):
-        raise ConfigError(f"thresholds_on must be val or train_val, got {thresholds_on!r}")
     if thresholds_on == "train_val" and trainer.world_size > 1:  # one process re-chooses and writes them
         raise ConfigError("thresholds_on=train_val runs on one device; with several, recalibrate the best "
                           "checkpoint afterwards (python -m ecglit.calibrate)")

@@ -36,8 +36,8 @@ def adapt_batchnorm(net: nn.Module, batches: Batches) -> int:
     predict, and each layer's statistics become those of the inputs it then receives. Per-batch sums are
     pooled (the law of total variance), so the spread between batches of similar exams is kept, which a
     cumulative average of batch statistics (:func:`torch.optim.swa_utils.update_bn`) misses; the batching
-    and order matter only through the first pass's per-batch normalisation (a little). Dropout is off throughout. ``net`` is left
-    in eval mode with every weight unchanged; if a pass fails, nothing changes.
+    and order matter only through the first pass's per-batch normalisation (a little). Dropout is off
+    throughout. ``net`` is left in eval mode with every weight unchanged; if a pass fails, nothing changes.
     """
     layers = batchnorm_layers(net)
     if not layers:
