@@ -17,6 +17,12 @@ report held-out numbers for anything else).
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m ecglit.calibrate`: overrides are checked before the heavy imports below
+    from ecglit.utils.cli import register_open_mapping, run_hydra_program
+
+    run_hydra_program("ecglit.calibrate", "calibrate", "ecglit.calibrate:calibrate", register=register_open_mapping)
+    raise SystemExit(0)
+
 import copy
 import datetime as dt
 import logging
@@ -39,7 +45,6 @@ from ecglit.inference.adaptation import adapt_to_exams
 from ecglit.inference.predictor import Predictor
 from ecglit.metrics.thresholds import parse_rule, threshold_for_rule
 from ecglit.models.checkpoint import KERAS_SUFFIXES, load_classifier, resolve_checkpoint
-from ecglit.utils.cli import register_open_mapping, run_hydra_program
 from ecglit.utils.io import atomic_path, check_creatable, refuse_existing
 
 log = logging.getLogger(__name__)
@@ -280,6 +285,3 @@ def calibrate(cfg: DictConfig) -> dict[str, Any]:
     console.print(f"wrote {out}")
     return record
 
-
-if __name__ == "__main__":
-    run_hydra_program("ecglit.calibrate", "calibrate", calibrate, register=register_open_mapping)

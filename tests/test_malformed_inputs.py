@@ -722,12 +722,16 @@ class ProgramCase:
     real_process_marks: tuple = ()
 
 
+# A real process costs 7-12 s (imports). These programs' boundaries run as real processes in other default
+# tests (test_checkpoint_security, test_evaluation_task, test_cli), so these cases run in-process by default
+# and as real processes in the slow suite.
+SLOW_REAL_PROCESS = (pytest.mark.slow,)
 PROGRAM_CASES = [
     ProgramCase("predict-corrupt-checkpoint", lambda d: (shards(d), raw_file(d, "bad.ckpt", os.urandom(300))),
                 lambda d: ["predict.py", f"ckpt={d / 'in' / 'bad.ckpt'}", f"input={d / 'in'}",
                            f"output={d / 'out.csv'}", f"hydra.run.dir={d / 'run'}"],
                 "predict.py", 1, ("bad.ckpt", "not a PyTorch checkpoint"),
-                after=lambda d: not (d / "out.csv").exists()),
+                after=lambda d: not (d / "out.csv").exists(), real_process_marks=SLOW_REAL_PROCESS),
     ProgramCase("convert-strict-bad-rate", strict_folder,
                 lambda d: ["-m", "ecglit.data.convert", f"input={d / 'in'}", f"output={d / 'out'}", "strict=true",
                            "shard_size=1", "progress=false", f"hydra.run.dir={d / 'run'}"],
@@ -736,11 +740,12 @@ PROGRAM_CASES = [
     ProgramCase("evaluate-header-only-labels", lambda d: table(d, "labels.csv", ",".join(CLASSES) + "\n"),
                 lambda d: ["evaluate.py", f"report.labels={d / 'labels.csv'}", "logger=none",
                            f"hydra.run.dir={d / 'run'}"],
-                "evaluate.py", 1, ("labels.csv", "has no rows")),
+                "evaluate.py", 1, ("labels.csv", "has no rows"), real_process_marks=SLOW_REAL_PROCESS),
     ProgramCase("calibrate-existing-output", lambda d: (shards(d), table(d, "new.ckpt", "mine\n")),
                 lambda d: ["-m", "ecglit.calibrate", f"ckpt={ckpt()}", f"input={d / 'in'}", f"out={d / 'new.ckpt'}",
                            f"hydra.run.dir={d / 'run'}"],
-                "ecglit.calibrate", 1, ("new.ckpt", "exists"), after=lambda d: (d / "new.ckpt").read_text() == "mine\n"),
+                "ecglit.calibrate", 1, ("new.ckpt", "exists"), after=lambda d: (d / "new.ckpt").read_text() == "mine\n",
+                real_process_marks=SLOW_REAL_PROCESS),
     ProgramCase("synthesize-negative-n", lambda d: d.mkdir(parents=True),
                 lambda d: ["-m", "ecglit.data.synthesize", "n=-3", f"out={d / 'syn'}", f"hydra.run.dir={d / 'run'}"],
                 "ecglit.data.synthesize", 2, ("n must be a non-negative integer, got -3",),
@@ -795,9 +800,11 @@ def _keep_absl_from_closing_pytest_streams(monkeypatch) -> None:
         monkeypatch.setattr(absl_logging.get_absl_handler().python_handler, "stream", sys.stderr)
 
 
-# In-process runs are in the slow suite (the real-process variant below covers every case by default).
-@pytest.mark.slow
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in PROGRAM_CASES])
+# In-process runs are in the slow suite where the real-process variant below covers the case by default, and
+# in the default suite where it does not.
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=(*c.marks, *(() if c.real_process_marks
+                                                                            else (pytest.mark.slow,))))
+                                  for c in PROGRAM_CASES])
 def test_program_boundary_in_process(case: ProgramCase, tmp_path: Path, monkeypatch, capsys) -> None:
     """The entry point's own boundary, called as the program would be (sys.argv set), without a process."""
     d = tmp_path / "case"

@@ -98,7 +98,9 @@ def test_paper_network_fast_dev_run(tmp_path):
     assert "train/loss" in result["metrics"]
 
 
-@pytest.mark.parametrize("problem", ["missing_dir", "transposed"])
+# A real train.py process costs ~13 s; a missing folder is also refused in-process by test_cli.py's
+# train-missing_input case, so that variant runs in the slow suite.
+@pytest.mark.parametrize("problem", [pytest.param("missing_dir", marks=pytest.mark.slow), "transposed"])
 def test_bad_data_gives_one_line_error_naming_the_file(tmp_path, problem):
     import h5py
     import numpy as np

@@ -8,11 +8,16 @@ Installed, the same program is ``ecglit-convert`` (ecglit/cli.py).
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m ecglit.data.convert`: overrides are checked before the heavy imports below
+    from ecglit.utils.cli import run_hydra_program
+
+    run_hydra_program("ecglit.data.convert", "convert", "ecglit.data.convert:run")
+    raise SystemExit(0)
+
 from omegaconf import DictConfig
 
 from ecglit.data.importers.cli import run_conversion
 from ecglit.data.importers.report import ConversionReport
-from ecglit.utils.cli import run_hydra_program
 
 
 def run(cfg: DictConfig) -> ConversionReport:
@@ -23,6 +28,3 @@ def run(cfg: DictConfig) -> ConversionReport:
           f"{cfg.output} ({c['flagged']} flagged, {c['skipped']} skipped); see {cfg.output}/report.md")
     return report
 
-
-if __name__ == "__main__":
-    run_hydra_program("ecglit.data.convert", "convert", run)
