@@ -112,8 +112,9 @@ def _finetune(ckpt: str, shards: Path, run_dir: Path, overrides: list[str]) -> t
     on the train and val splits (``thresholds_on=train_val``, the experiment's default)."""
     if not (run_dir / "test_metrics.json").is_file():
         cmd = [sys.executable, "train.py", "experiment=finetune", f"init_from={ckpt}", "data=code15",
-               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv", "thresholds_on=train_val",
-               f"hydra.run.dir={run_dir}", "callbacks.rich_progress_bar=null", *overrides]
+               f"data.root={shards}", "data.label_definitions=physionet", "logger=csv",
+               f"hydra.run.dir={run_dir}", "callbacks.rich_progress_bar=null", *overrides,
+               "thresholds_on=train_val"]  # last: both rows come from this run
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"fine-tuning failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
