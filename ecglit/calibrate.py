@@ -128,30 +128,36 @@ def fit_datasets(datamodule: Any) -> list[Any]:
     return splits
 
 
+def fit_data_thresholds(predictor: Predictor, datamodule: Any) -> tuple[np.ndarray, dict[str, str], int]:
+    """Max-F1 thresholds of ``predictor`` on every exam of the datamodule's train and val splits (read without
+    augmentation, in the predictor's batches): ``(thresholds, how each was set, number of exams)``."""
+    probs, labels = [], []
+    for dataset in fit_datasets(datamodule):
+        for start in range(0, len(dataset), predictor.batch_size):
+            rows = np.arange(start, min(start + predictor.batch_size, len(dataset)))
+            probs.append(predictor.predict_batch(dataset.read_tracings(rows)))
+            labels.append(np.asarray(dataset.labels, np.float32)[rows])
+    new, how = choose_thresholds(np.concatenate(probs), np.concatenate(labels),
+                                 np.asarray(predictor.thresholds, np.float64), "max_f1", list(predictor.class_names))
+    return new, how, sum(len(p) for p in probs)
+
+
 def calibrate_on_fit_data(module: Any, datamodule: Any, best: Path, batch_size: int,
                           device: str | torch.device = "cpu") -> Path:
-    """Thresholds of a finished run re-chosen (max F1) on every exam it was fitted with (its train and val
-    splits, read without augmentation), for ``train.py thresholds_on=train_val``: a validation split of a
-    few hundred exams holds a handful of positives per class. ``module`` is given the weights of ``best``;
-    the result is written beside it (``<best>-train_val.ckpt``) and its path returned."""
-    splits = fit_datasets(datamodule)
+    """Thresholds of a finished run re-chosen (max F1) on every exam it was fitted with
+    (:func:`fit_data_thresholds`), for ``train.py thresholds_on=train_val``: a validation split of a few
+    hundred exams holds a handful of positives per class. ``module`` is given the weights of ``best``; the
+    result is written beside it (``<best>-train_val.ckpt``) and its path returned."""
     payload = torch.load(best, map_location="cpu", weights_only=True)
     module.load_state_dict(payload["state_dict"])
     predictor = Predictor.from_module(module, batch_size=batch_size, device=device, precision="32", backend="eager")
-    probs, labels = [], []
-    for dataset in splits:
-        for start in range(0, len(dataset), batch_size):
-            rows = np.arange(start, min(start + batch_size, len(dataset)))
-            probs.append(predictor.predict_batch(dataset.read_tracings(rows)))
-            labels.append(np.asarray(dataset.labels, np.float32)[rows])
-    probs, labels = np.concatenate(probs), np.concatenate(labels)
     old = np.asarray(predictor.thresholds, np.float64)
-    new, how = choose_thresholds(probs, labels, old, "max_f1", list(predictor.class_names))
+    new, how, n = fit_data_thresholds(predictor, datamodule)
     for c, h in how.items():
         log.info("thresholds_on=train_val: %s %s", c, h)
-    record = {"source": f"max F1 on the {len(probs)} exams of the run's train and val splits "
+    record = {"source": f"max F1 on the {n} exams of the run's train and val splits "
                         f"({dt.date.today().isoformat()}); before: {predictor.threshold_source or 'unknown'}",
-              "rule": "max_f1", "data": "train+val", "n_exams": len(probs),
+              "rule": "max_f1", "data": "train+val", "n_exams": n,
               "per_class": {c: {"before": float(old[i]), "after": float(new[i]), "how": how[c]}
                             for i, c in enumerate(predictor.class_names)}}
     out = best.with_name(f"{best.stem}-train_val.ckpt")

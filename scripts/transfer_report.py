@@ -15,7 +15,7 @@ Per fold, from the same starting model:
   thresholds (``predict.py adapt_batchnorm=true adapt_on=...``);
 - adapted on the test exams: the same on the held-out exams themselves (``predict.py adapt_batchnorm=true``
   on them; under leave one database out, on one database);
-- recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.choose_thresholds``);
+- recalibrated: thresholds re-chosen (max F1) on the training folds (``ecglit.calibrate.fit_data_thresholds``);
 - adapted + recalibrated: BatchNorm statistics re-estimated on the training folds' exams (labels unused),
   then thresholds re-chosen on them (``python -m ecglit.calibrate adapt_batchnorm=true``);
 - fine-tuned: ``train.py experiment=finetune init_from=CKPT`` on the training folds (early stopping on a
@@ -42,7 +42,7 @@ from omegaconf import OmegaConf
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ecglit.calibrate import choose_thresholds  # noqa: E402
+from ecglit.calibrate import fit_data_thresholds  # noqa: E402
 from ecglit.configs import compose  # noqa: E402
 from ecglit.constants import CLASSES  # noqa: E402
 from ecglit.data.code15 import build_code15_index  # noqa: E402
@@ -79,11 +79,9 @@ def _predict(predictor: Predictor, dm: ECGDataModule, split: str) -> tuple[np.nd
 
 
 def _recalibrate(predictor: Predictor, dm: ECGDataModule) -> np.ndarray:
-    """Thresholds re-chosen (max F1) on the fold's training exams (train and val splits)."""
-    _, probs, labels = zip(*(_predict(predictor, dm, s) for s in ("train", "val")))
-    chosen, _ = choose_thresholds(np.concatenate(probs), np.concatenate(labels),
-                                  np.asarray(predictor.thresholds, np.float64), "max_f1", list(CLASSES))
-    return chosen
+    """Thresholds re-chosen (max F1) on the fold's training exams (train and val splits), as
+    ``train.py thresholds_on=train_val`` chooses them."""
+    return fit_data_thresholds(predictor, dm)[0]
 
 
 def _adapted(ckpt: str, dm: ECGDataModule, splits: tuple[str, ...]) -> Predictor:
